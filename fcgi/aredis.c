@@ -1,0 +1,1 @@
+/* aredis.c -- placeholder, being written. */

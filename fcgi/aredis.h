@@ -1,0 +1,1 @@
+/* aredis.h -- placeholder */

@@ -1,0 +1,1 @@
+/* bus.c -- placeholder, being written. */

@@ -1,0 +1,67 @@
+/* config.h -- worker configuration: environment variables and flags, table-driven.
+ *
+ * Every setting has an environment variable and a flag of the same meaning;
+ * flags win. config_load() is called once by main() before any thread starts.
+ */
+#ifndef RR_CONFIG_H
+#define RR_CONFIG_H
+
+#include <stddef.h>
+
+struct redis_target {
+    char *host;        /* NULL for a unix socket */
+    int port;
+    char *path;        /* unix socket path, NULL for TCP */
+    int db;            /* SELECT index, 0 by default */
+    char *password;    /* AUTH password, NULL for none */
+};
+
+struct config {
+    /* The contract's settings (SPEC.md "Configuration"). */
+    char *token;                 /* --token, HYSTERIA_REALM_TOKEN, required */
+    long max_realms;             /* --max-realms, 65536, 0 = no limit */
+    long max_realms_per_ip;      /* --max-realms-per-ip, 4, 0 = no limit */
+    char *trusted_proxy_header;  /* --trusted-proxy-header, NULL = none; as given ("X-Forwarded-For") */
+    char *trusted_proxy_param;   /* the same as a FastCGI param ("HTTP_X_FORWARDED_FOR"), derived */
+    char *name_pattern;          /* --realm-name-pattern */
+    int debug;                   /* --debug, HYSTERIA_REALM_DEBUG (true/false/1/0/yes/no) */
+    char *redis_url;             /* --redis, redis://127.0.0.1:6379/0 or unix:///path[?db=N] */
+    struct redis_target redis;   /* parsed from redis_url */
+
+    /* The worker's own settings. */
+    char *listen;                /* --listen, HYSTERIA_REALM_LISTEN: NULL = FastCGI socket on fd 0;
+                                    "/path/sock" or "unix:/path" or "host:port" or ":port" */
+    long threads;                /* --threads, HYSTERIA_REALM_THREADS, 4 (1..256): short-request threads */
+    long session_ttl;            /* --session-ttl, HYSTERIA_REALM_SESSION_TTL, 60 s (1..86400) */
+    long connect_wait;           /* --connect-wait, HYSTERIA_REALM_CONNECT_WAIT, 10 s (1..60) */
+    long keepalive;              /* --keepalive, HYSTERIA_REALM_KEEPALIVE, 20 s (1..3600): SSE comment interval */
+    char *scripts_dir;           /* --scripts-dir, HYSTERIA_REALM_SCRIPTS_DIR, compiled-in pkgdatadir */
+};
+
+/* What config_load() found. */
+enum config_result {
+    CONFIG_OK = 0,
+    CONFIG_HELP = 1,      /* --help was given: usage printed, exit 0 */
+    CONFIG_VERSION = 2,   /* --version was given: version printed, exit 0 */
+    CONFIG_ERROR = -1     /* err holds one line saying what is wrong */
+};
+
+/* Fill cfg from defaults, then the environment, then argv (flags as
+ * "--name value" or "--name=value"; "--debug" alone means true).
+ * On error writes one line (no newline) into err and returns CONFIG_ERROR;
+ * cfg is then freed. */
+enum config_result config_load(struct config *cfg, int argc, char **argv,
+                               char *err, size_t errlen);
+
+/* Free every string config_load() allocated. Safe on a zeroed struct. */
+void config_free(struct config *cfg);
+
+/* Parse a Redis URL into t. 0 on success, -1 with a message in err. */
+int config_parse_redis_url(const char *url, struct redis_target *t,
+                           char *err, size_t errlen);
+void config_free_redis_target(struct redis_target *t);
+
+/* Print the usage text (the table of settings) to f (a FILE *). */
+void config_usage(void *f);
+
+#endif

@@ -1,0 +1,1 @@
+/* handlers.c -- placeholder, being written. */

@@ -1,0 +1,26 @@
+/* keys.h -- the Redis key and channel names (layout in sql/README.md). */
+#ifndef RR_KEYS_H
+#define RR_KEYS_H
+
+#include <stddef.h>
+
+/* Fixed keys. */
+#define KEY_REALMS "hr:realms"       /* ZSET name -> expiry (ms since epoch) */
+#define KEY_REALMIP "hr:realmip"     /* HASH name -> client IP of the registration */
+#define KEY_BYIP "hr:byip"           /* ZSET (all scores 0) "ip|name" */
+
+/* Per-realm keys and the realm's pub/sub channel, built from the name:
+ *   hr:realm:{name}  HASH sid, addrs, ip, seq, acked
+ *   hr:ev:{name}     LIST of "id name data" event records, newest last, <= 16
+ *   hr:att:{name}    ZSET nonce -> expiry (ms): connect attempts in flight
+ *   hr:ans:{name}    HASH nonce -> answered addresses JSON
+ *   hr:ch:{name}     the channel: "E sid id name data", "A nonce addrs", "D sid"
+ * Each writes "prefix + name" into out and returns 0, or -1 if it does not fit. */
+enum key_kind { KEY_REALM, KEY_EVENTS, KEY_ATTEMPTS, KEY_ANSWERS, KEY_CHANNEL };
+
+int key_for(enum key_kind kind, const char *name, char *out, size_t outlen);
+
+/* Enough for any key of a name up to RR_NAME_MAX bytes. */
+#define KEY_MAX 300
+
+#endif

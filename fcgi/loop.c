@@ -1,0 +1,1 @@
+/* loop.c -- placeholder, being written. */

@@ -1,0 +1,1 @@
+/* park.c -- placeholder, being written. */

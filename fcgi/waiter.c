@@ -1,0 +1,1 @@
+/* waiter.c -- placeholder, being written. */

@@ -1,0 +1,1 @@
+/* waiter.h -- placeholder */
