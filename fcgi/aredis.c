@@ -1,1 +1,501 @@
-/* aredis.c -- placeholder, being written. */
+/* aredis.c -- asynchronous Redis connections on the event loop (loop thread only).
+ *
+ * The adapter: hiredis asks for read/write interest through five hooks
+ * (addRead, delRead, addWrite, delWrite, cleanup); we keep the wanted mask
+ * in a loop_io and give it to epoll. When epoll reports the socket, we call
+ * redisAsyncHandleRead / redisAsyncHandleWrite.
+ *
+ * Life of a connection: IDLE (waiting to reconnect) -> CONNECTING (TCP or
+ * unix connect in progress, then AUTH / SELECT / PING pipelined) -> READY
+ * (the PING came back) -> IDLE again when hiredis reports a disconnect,
+ * which it does after failing every pending callback with a NULL reply.
+ * hiredis frees its context itself after the connect and disconnect
+ * callbacks, so those only forget the pointer.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "aredis.h"
+#include "log.h"
+#include "loop.h"
+
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 2000
+
+enum conn_state { CONN_IDLE, CONN_CONNECTING, CONN_READY };
+
+struct aredis {
+    struct loop *loop;
+    const struct redis_target *target;
+    enum aredis_mode mode;
+    struct aredis_hooks hooks;
+    redisAsyncContext *ac;
+    struct loop_io io;
+    enum conn_state state;
+    uint64_t retry_at;           /* when IDLE: next connect attempt */
+    uint64_t retry_ms;           /* current back-off */
+    unsigned pending;            /* calls sent and not yet answered */
+    uint64_t progress_at;        /* last reply, or the first call after a quiet spell */
+    int logged_down;             /* "redis unreachable" said once per outage */
+};
+
+/* A call in flight, kept so that a NOSCRIPT reply can be sent again as EVAL. */
+struct call {
+    struct aredis *a;
+    aredis_fn *cb;
+    void *priv;
+    int script;                  /* script id, or -1 for a plain command */
+    int argc;
+    char **argv;
+    size_t *lens;
+};
+
+static void conn_schedule_retry(struct aredis *a);
+static int call_send(struct call *c);
+
+/* ---- the adapter: five hooks onto loop_io ---- */
+
+static void ev_update(struct aredis *a, uint32_t add, uint32_t del)
+{
+    uint32_t mask = (a->io.events & ~del) | add;
+    if (mask != a->io.events)
+        loop_io_set(a->loop, &a->io, mask);
+}
+
+static void ev_add_read(void *p) { ev_update(p, EPOLLIN, 0); }
+static void ev_del_read(void *p) { ev_update(p, 0, EPOLLIN); }
+static void ev_add_write(void *p) { ev_update(p, EPOLLOUT, 0); }
+static void ev_del_write(void *p) { ev_update(p, 0, EPOLLOUT); }
+
+static void ev_cleanup(void *p)
+{
+    struct aredis *a = p;
+    loop_io_set(a->loop, &a->io, 0);
+    a->io.fd = -1;
+}
+
+static void on_io(struct loop_io *io, uint32_t revents)
+{
+    struct aredis *a = (struct aredis *)((char *)io - offsetof(struct aredis, io));
+    if (a->ac == NULL)
+        return;
+    if (revents & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        redisAsyncHandleRead(a->ac);
+    /* HandleRead may have freed the context (disconnect). */
+    if (a->ac != NULL && (revents & EPOLLOUT))
+        redisAsyncHandleWrite(a->ac);
+}
+
+static void adapter_attach(struct aredis *a)
+{
+    a->ac->ev.data = a;
+    a->ac->ev.addRead = ev_add_read;
+    a->ac->ev.delRead = ev_del_read;
+    a->ac->ev.addWrite = ev_add_write;
+    a->ac->ev.delWrite = ev_del_write;
+    a->ac->ev.cleanup = ev_cleanup;
+    a->io.fd = a->ac->c.fd;
+    a->io.events = 0;
+    a->io.on_io = on_io;
+    /* Writable means the non-blocking connect finished (or failed). */
+    ev_update(a, EPOLLIN | EPOLLOUT, 0);
+}
+
+/* ---- results ---- */
+
+static void result_from_reply(const redisReply *r, struct aresult *res,
+                              struct aitem *one, struct aitem **many)
+{
+    memset(res, 0, sizeof(*res));
+    *many = NULL;
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        res->err = 1;
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY) {
+        one->is_int = r->type == REDIS_REPLY_INTEGER;
+        one->i = r->integer;
+        one->s = r->type == REDIS_REPLY_NIL || one->is_int ? NULL : r->str;
+        one->len = one->s ? r->len : 0;
+        res->n = 1;
+        res->items = one;
+        return;
+    }
+    if (r->elements > 0 && (*many = calloc(r->elements, sizeof(**many))) == NULL) {
+        res->err = 1;
+        return;
+    }
+    for (size_t k = 0; k < r->elements; k++) {
+        const redisReply *e = r->element[k];
+        (*many)[k].is_int = e->type == REDIS_REPLY_INTEGER;
+        (*many)[k].i = e->integer;
+        (*many)[k].s = (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) ? e->str : NULL;
+        (*many)[k].len = (*many)[k].s ? e->len : 0;
+    }
+    res->n = r->elements;
+    res->items = *many;
+}
+
+/* ---- calls ---- */
+
+static void call_free(struct call *c)
+{
+    for (int k = 0; k < c->argc; k++)
+        free(c->argv[k]);
+    free(c->argv);
+    free(c->lens);
+    free(c);
+}
+
+static int is_noscript(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_ERROR && r->str != NULL &&
+           strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+static void call_done(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct call *c = priv;
+    struct aredis *a = c->a;
+    const redisReply *r = reply;
+    (void)ac;
+
+    a->pending--;
+    a->progress_at = loop_now_ms();
+    if (c->script >= 0 && is_noscript(r) && strcmp(c->argv[0], "EVALSHA") == 0) {
+        const struct script *s = scripts_get((enum script_id)c->script);
+        char *body = malloc(s->len + 1);
+        if (body != NULL) {
+            memcpy(body, s->body, s->len + 1);
+            free(c->argv[0]);
+            free(c->argv[1]);
+            c->argv[0] = strdup("EVAL");
+            c->lens[0] = 4;
+            c->argv[1] = body;
+            c->lens[1] = s->len;
+            if (c->argv[0] != NULL && call_send(c) == 0)
+                return;
+        }
+    }
+    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+        log_msg(LOG_WARN, "redis_error", "reply=\"%.*s\"", (int)r->len, r->str);
+    if (c->cb != NULL) {
+        struct aresult res;
+        struct aitem one, *many;
+        result_from_reply(r, &res, &one, &many);
+        c->cb(c->priv, &res);
+        free(many);
+    }
+    call_free(c);
+}
+
+static int call_send(struct call *c)
+{
+    struct aredis *a = c->a;
+    if (a->state != CONN_READY || a->ac == NULL)
+        return -1;
+    if (redisAsyncCommandArgv(a->ac, call_done, c, c->argc,
+                              (const char **)c->argv, c->lens) != REDIS_OK)
+        return -1;
+    if (a->pending++ == 0)
+        a->progress_at = loop_now_ms();
+    return 0;
+}
+
+static struct call *call_new(struct aredis *a, int argc, aredis_fn *cb, void *priv)
+{
+    struct call *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->a = a;
+    c->cb = cb;
+    c->priv = priv;
+    c->script = -1;
+    c->argv = calloc((size_t)argc, sizeof(*c->argv));
+    c->lens = calloc((size_t)argc, sizeof(*c->lens));
+    if (c->argv == NULL || c->lens == NULL) {
+        free(c->argv);
+        free(c->lens);
+        free(c);
+        return NULL;
+    }
+    c->argc = argc;
+    return c;
+}
+
+static int call_set(struct call *c, int k, const char *s)
+{
+    c->lens[k] = strlen(s);
+    c->argv[k] = strdup(s);
+    return c->argv[k] == NULL ? -1 : 0;
+}
+
+static int call_go(struct call *c)
+{
+    for (int k = 0; k < c->argc; k++)
+        if (c->argv[k] == NULL) {
+            call_free(c);
+            return -1;
+        }
+    if (call_send(c) != 0) {
+        call_free(c);
+        return -1;
+    }
+    return 0;
+}
+
+int aredis_command(struct aredis *a, int argc, const char *const *argv,
+                   aredis_fn *cb, void *priv)
+{
+    if (a->state != CONN_READY)
+        return -1;
+    struct call *c = call_new(a, argc, cb, priv);
+    if (c == NULL)
+        return -1;
+    for (int k = 0; k < argc; k++)
+        call_set(c, k, argv[k]);
+    return call_go(c);
+}
+
+int aredis_script(struct aredis *a, enum script_id id,
+                  int nkeys, const char *const *keys,
+                  int nargs, const char *const *args,
+                  aredis_fn *cb, void *priv)
+{
+    char nk[16];
+    if (a->state != CONN_READY)
+        return -1;
+    struct call *c = call_new(a, 3 + nkeys + nargs, cb, priv);
+    if (c == NULL)
+        return -1;
+    c->script = (int)id;
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    call_set(c, 0, "EVALSHA");
+    call_set(c, 1, scripts_get(id)->sha);
+    call_set(c, 2, nk);
+    for (int k = 0; k < nkeys; k++)
+        call_set(c, 3 + k, keys[k]);
+    for (int k = 0; k < nargs; k++)
+        call_set(c, 3 + nkeys + k, args[k]);
+    return call_go(c);
+}
+
+/* ---- subscriber ---- */
+
+static void on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct aredis *a = priv;
+    const redisReply *r = reply;
+    (void)ac;
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        r->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    a->progress_at = loop_now_ms();
+    const redisReply *p = r->element[2];
+    a->hooks.on_push(a->hooks.priv, r->element[0]->str,
+                     r->element[1]->str, r->element[1]->len,
+                     p->type == REDIS_REPLY_STRING ? p->str : "",
+                     p->type == REDIS_REPLY_STRING ? p->len : 0);
+}
+
+static int sub_command(struct aredis *a, const char *verb, const char *channel)
+{
+    const char *argv[2] = { verb, channel };
+    if (a->state != CONN_READY || a->mode != AREDIS_SUBSCRIBER)
+        return -1;
+    return redisAsyncCommandArgv(a->ac, on_sub_reply, a, 2, argv, NULL) == REDIS_OK ? 0 : -1;
+}
+
+int aredis_subscribe(struct aredis *a, const char *channel)
+{
+    return sub_command(a, "SUBSCRIBE", channel);
+}
+
+int aredis_unsubscribe(struct aredis *a, const char *channel)
+{
+    return sub_command(a, "UNSUBSCRIBE", channel);
+}
+
+/* ---- connection life ---- */
+
+static void conn_lost(struct aredis *a)
+{
+    int was_ready = a->state == CONN_READY;
+    a->ac = NULL;
+    a->pending = 0;
+    conn_schedule_retry(a);
+    if (was_ready && a->hooks.on_lost != NULL)
+        a->hooks.on_lost(a->hooks.priv);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct aredis *a = ac->data;
+    (void)status;
+    if (a != NULL && a->ac == ac)
+        conn_lost(a);
+}
+
+static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct aredis *a = priv;
+    const redisReply *r = reply;
+    (void)ac;
+    a->pending--;
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        if (r != NULL)
+            log_msg(LOG_WARN, "redis_handshake_failed", "reply=\"%.*s\"", (int)r->len, r->str);
+        return;   /* the connection is dropped by tick or already gone */
+    }
+    if (a->state != CONN_CONNECTING)
+        return;
+    a->state = CONN_READY;
+    a->retry_ms = RETRY_FIRST_MS;
+    if (a->logged_down)
+        log_msg(LOG_INFO, "redis_reconnected", "mode=%s",
+                a->mode == AREDIS_SUBSCRIBER ? "subscriber" : "commands");
+    a->logged_down = 0;
+    a->hooks.on_ready(a->hooks.priv);
+}
+
+static void handshake_send(struct aredis *a, int argc, const char **argv)
+{
+    if (redisAsyncCommandArgv(a->ac, on_handshake, a, argc, argv, NULL) == REDIS_OK)
+        a->pending++;
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct aredis *a = ac->data;
+    char db[16];
+    if (a == NULL || a->ac != ac)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback. */
+        if (!a->logged_down)
+            log_msg(LOG_WARN, "redis_unreachable", "error=\"%s\"", ac->errstr);
+        a->logged_down = 1;
+        a->ac = NULL;
+        a->state = CONN_IDLE;
+        conn_schedule_retry(a);
+        return;
+    }
+    a->progress_at = loop_now_ms();
+    if (a->target->password != NULL) {
+        const char *argv[2] = { "AUTH", a->target->password };
+        handshake_send(a, 2, argv);
+    }
+    if (a->target->db != 0 && a->mode == AREDIS_COMMANDS) {
+        snprintf(db, sizeof(db), "%d", a->target->db);
+        const char *argv[2] = { "SELECT", db };
+        handshake_send(a, 2, argv);
+    }
+    const char *ping[1] = { "PING" };
+    handshake_send(a, 1, ping);
+}
+
+static void conn_start(struct aredis *a)
+{
+    const struct redis_target *t = a->target;
+    a->ac = t->path != NULL ? redisAsyncConnectUnix(t->path)
+                            : redisAsyncConnect(t->host, t->port);
+    if (a->ac == NULL || a->ac->err) {
+        if (!a->logged_down)
+            log_msg(LOG_WARN, "redis_unreachable", "error=\"%s\"",
+                    a->ac ? a->ac->errstr : "out of memory");
+        a->logged_down = 1;
+        if (a->ac != NULL)
+            redisAsyncFree(a->ac);
+        a->ac = NULL;
+        conn_schedule_retry(a);
+        return;
+    }
+    a->ac->data = a;
+    a->state = CONN_CONNECTING;
+    a->pending = 0;
+    a->progress_at = loop_now_ms();
+    adapter_attach(a);
+    redisAsyncSetConnectCallback(a->ac, on_connect);
+    redisAsyncSetDisconnectCallback(a->ac, on_disconnect);
+}
+
+static void conn_schedule_retry(struct aredis *a)
+{
+    a->state = CONN_IDLE;
+    a->retry_at = loop_now_ms() + a->retry_ms;
+    a->retry_ms = a->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : a->retry_ms * 2;
+    loop_wake_at(a->loop, a->retry_at);
+}
+
+struct aredis *aredis_new(struct loop *l, const struct redis_target *t,
+                          enum aredis_mode mode, const struct aredis_hooks *h)
+{
+    struct aredis *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return NULL;
+    a->loop = l;
+    a->target = t;
+    a->mode = mode;
+    a->hooks = *h;
+    a->io.fd = -1;
+    a->retry_ms = RETRY_FIRST_MS;
+    conn_start(a);
+    return a;
+}
+
+void aredis_drop(struct aredis *a)
+{
+    if (a->ac == NULL)
+        return;
+    log_msg(LOG_WARN, "redis_dropped", "mode=%s pending=%u",
+            a->mode == AREDIS_SUBSCRIBER ? "subscriber" : "commands", a->pending);
+    a->logged_down = 1;
+    /* Fails every pending callback, then calls on_disconnect (if it had
+     * connected) which forgets the context and schedules the retry. */
+    redisAsyncContext *ac = a->ac;
+    int connected = (ac->c.flags & REDIS_CONNECTED) != 0;
+    redisAsyncFree(ac);
+    if (!connected || a->ac == ac)
+        conn_lost(a);
+}
+
+void aredis_tick(struct aredis *a, uint64_t now)
+{
+    if (a->state == CONN_IDLE && a->ac == NULL && now >= a->retry_at) {
+        conn_start(a);
+        return;
+    }
+    if (a->state == CONN_CONNECTING && now - a->progress_at > AREDIS_CALL_TIMEOUT_MS) {
+        aredis_drop(a);
+        return;
+    }
+    if (a->state == CONN_READY && a->pending > 0 && now - a->progress_at > AREDIS_CALL_TIMEOUT_MS)
+        aredis_drop(a);
+}
+
+int aredis_ready(const struct aredis *a)
+{
+    return a->state == CONN_READY;
+}
+
+void aredis_free(struct aredis *a)
+{
+    if (a == NULL)
+        return;
+    /* Pending callbacks get their error results now; no reconnect follows. */
+    a->hooks.on_lost = NULL;
+    if (a->ac != NULL) {
+        redisAsyncContext *ac = a->ac;
+        int connected = (ac->c.flags & REDIS_CONNECTED) != 0;
+        redisAsyncFree(ac);
+        if (!connected)
+            a->ac = NULL;
+    }
+    free(a);
+}

@@ -8,7 +8,7 @@
 #define RR_BODY_H
 
 #include <stddef.h>
-#include "limits.h"
+#include "contract.h"
 
 struct addr_list {
     int n;                                   /* 1..RR_ADDR_MAX when valid */

@@ -9,7 +9,7 @@
 #define RR_ROUTE_H
 
 #include <stddef.h>
-#include "limits.h"
+#include "contract.h"
 
 enum route_endpoint {
     EP_NONE = 0,       /* unknown path: 404 not_found */
@@ -42,7 +42,9 @@ struct route_match {
 /* Match method (e.g. "POST") and path against the table. Always fills m;
  * m->ep == EP_NONE means 404. A HEAD is treated as the GET route's method
  * mismatch (405), like any other method the route does not list.
- * Percent-decoding failures ("%zz", "%00", an encoded "/") make EP_NONE. */
+ * A percent-decoding failure ("%zz", "%00", an encoded "/") in {id} leaves
+ * the route matched with name_len 0 (the caller answers 400); in {nonce} it
+ * sets nonce_bad; in a fixed segment it makes EP_NONE. */
 void route_match(const char *method, const char *path, struct route_match *m);
 
 #endif

@@ -1,1 +1,372 @@
-/* waiter.c -- placeholder, being written. */
+/* waiter.c -- parked connects, loop thread only.
+ *
+ *   JOINING --on_active--> BEGINNING --connect_begin ok--> WAITING
+ *   WAITING --"A nonce addrs"--> answered at once (200, holder's addresses)
+ *   WAITING --deadline--> ENDING --connect_end--> 200 stored addresses / 404
+ *   any state --"D sid"--> 404 realm_not_found at once
+ *
+ * An answer may be published before connect_begin's reply reaches us (the
+ * two come over different connections), so "A" is taken in BEGINNING too.
+ * Waiters are kept in the order they arrived; all wait the same time, so
+ * that is also the order of their deadlines.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "aredis.h"
+#include "body.h"
+#include "bus.h"
+#include "http.h"
+#include "keys.h"
+#include "log.h"
+#include "loop.h"
+#include "park.h"
+#include "status.h"
+#include "waiter.h"
+
+#define ATTEMPT_MARGIN_MS 5000
+
+enum waiter_state { W_JOINING, W_BEGINNING, W_WAITING, W_ENDING, W_DONE };
+
+struct waiter {
+    struct park park;
+    struct bus_listener bl;
+    struct waiter *prev, *next;
+    struct loop *loop;
+    uint64_t deadline;
+    enum waiter_state state;
+    unsigned pending;            /* Redis calls holding this waiter */
+    int dead;
+    int recorded;                /* connect_begin succeeded: clean up the attempt */
+    char nonce[RR_NONCE_HEX + 1];
+    char key[RR_NONCE_HEX + 1];
+    char obfs[RR_OBFS_HEX + 1];
+    char *punch;
+    char name[];
+};
+
+struct waiter_list {
+    struct waiter head;
+    size_t count;
+};
+
+struct waiter_start *waiter_start_new(const char *name)
+{
+    size_t len = strlen(name);
+    struct waiter_start *w = calloc(1, sizeof(*w) + len + 1);
+    if (w != NULL)
+        memcpy(w->name, name, len + 1);
+    return w;
+}
+
+void waiter_start_free(struct waiter_start *w)
+{
+    if (w != NULL)
+        free(w->punch);
+    free(w);
+}
+
+struct waiter_list *waiter_list_new(void)
+{
+    struct waiter_list *wl = calloc(1, sizeof(*wl) + 1);
+    if (wl != NULL)
+        wl->head.prev = wl->head.next = &wl->head;
+    return wl;
+}
+
+void waiter_list_free(struct waiter_list *wl)
+{
+    free(wl);
+}
+
+size_t waiter_count(const struct waiter_list *wl)
+{
+    return wl->count;
+}
+
+/* ---- life ---- */
+
+static void waiter_free(void *p)
+{
+    struct waiter *w = p;
+    free(w->punch);
+    free(w);
+}
+
+static void waiter_release(struct waiter *w)
+{
+    if (w->dead && w->pending == 0)
+        loop_defer_free(w->loop, w, waiter_free);
+}
+
+/* Free the attempt's slot in Redis; nobody waits for the reply. */
+static void attempt_forget(struct waiter *w)
+{
+    char key[KEY_MAX], att[KEY_MAX], ans[KEY_MAX];
+    if (!w->recorded)
+        return;
+    w->recorded = 0;
+    key_for(KEY_REALM, w->name, key, sizeof(key));
+    key_for(KEY_ATTEMPTS, w->name, att, sizeof(att));
+    key_for(KEY_ANSWERS, w->name, ans, sizeof(ans));
+    const char *keys[3] = { key, att, ans };
+    const char *args[1] = { w->key };
+    aredis_script(loop_redis(w->loop), SCRIPT_CONNECT_END, 3, keys, 1, args, NULL, NULL);
+}
+
+static void waiter_kill(struct waiter *w)
+{
+    struct waiter_list *wl = loop_waiters(w->loop);
+    if (w->dead)
+        return;
+    attempt_forget(w);
+    bus_leave(loop_bus(w->loop), &w->bl);
+    park_close(&w->park, w->loop);
+    w->prev->next = w->next;
+    w->next->prev = w->prev;
+    wl->count--;
+    w->dead = 1;
+    w->state = W_DONE;
+    waiter_release(w);
+}
+
+/* Send the whole response; the waiter goes once it is out. */
+static void waiter_reply(struct waiter *w, int status, char *body)
+{
+    char head[128];
+    int n = http_head(head, sizeof(head), status, "application/json", NULL);
+    w->state = W_DONE;
+    bus_leave(loop_bus(w->loop), &w->bl);
+    if (body == NULL || n < 0 ||
+        park_write(&w->park, w->loop, head, (size_t)n) == PARK_ERROR ||
+        park_write(&w->park, w->loop, body, strlen(body)) == PARK_ERROR ||
+        park_end(&w->park, w->loop) != PARK_AGAIN)
+        waiter_kill(w);
+    free(body);
+}
+
+static void waiter_error(struct waiter *w, int status, const char *code, const char *msg)
+{
+    log_msg(LOG_DEBUG, "connect_failed", "realm=%s status=%d error=%s", w->name, status, code);
+    waiter_reply(w, status, body_error(code, msg));
+}
+
+static void waiter_answer(struct waiter *w, const char *addrs, const char *how)
+{
+    log_msg(LOG_DEBUG, "connect_answered", "realm=%s from=%s", w->name, how);
+    attempt_forget(w);
+    waiter_reply(w, 200, body_connect_reply(addrs, w->nonce, w->obfs));
+}
+
+static void on_io(struct loop_io *io, uint32_t revents)
+{
+    struct waiter *w = (struct waiter *)((char *)io - offsetof(struct waiter, park));
+    enum park_rc rc = park_on_io(&w->park, w->loop, revents);
+    if (rc == PARK_ERROR || (w->state == W_DONE && park_drained(&w->park)))
+        waiter_kill(w);
+}
+
+/* ---- Redis calls ---- */
+
+/* Common start of a reply callback: 1 if the waiter still wants it. */
+static int waiter_takes(struct waiter *w, enum waiter_state expect)
+{
+    w->pending--;
+    if (w->dead) {
+        waiter_release(w);
+        return 0;
+    }
+    return w->state == expect;
+}
+
+static void on_begin(void *priv, const struct aresult *res)
+{
+    struct waiter *w = priv;
+    int ok = !res->err && res->n >= 1 && res->items[0].is_int &&
+             res->items[0].i == STORE_OK;
+    if (w->dead && ok) {
+        w->recorded = 1;          /* the client left meanwhile */
+        attempt_forget(w);
+    }
+    if (!waiter_takes(w, W_BEGINNING)) {
+        if (ok && !w->dead && w->state == W_DONE) {
+            w->recorded = 1;      /* answered before the reply came */
+            attempt_forget(w);
+        }
+        return;
+    }
+    if (ok) {
+        w->recorded = 1;
+        w->state = W_WAITING;
+    } else if (res->err || res->n < 1 || !res->items[0].is_int)
+        waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
+    else if (res->items[0].i == STORE_NO_REALM)
+        waiter_error(w, 404, "realm_not_found", "realm not registered");
+    else
+        waiter_error(w, 503, "rate_limited", "too many connect attempts in flight");
+}
+
+static void waiter_keys(const struct waiter *w, char key[KEY_MAX], char ev[KEY_MAX],
+                        char att[KEY_MAX], char ans[KEY_MAX])
+{
+    key_for(KEY_REALM, w->name, key, KEY_MAX);
+    key_for(KEY_EVENTS, w->name, ev, KEY_MAX);
+    key_for(KEY_ATTEMPTS, w->name, att, KEY_MAX);
+    key_for(KEY_ANSWERS, w->name, ans, KEY_MAX);
+}
+
+static void waiter_begin(struct waiter *w)
+{
+    char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], chan[KEY_MAX];
+    char life[24], max[24];
+    const struct config *cfg = loop_config(w->loop);
+    waiter_keys(w, key, ev, att, ans);
+    key_for(KEY_CHANNEL, w->name, chan, sizeof(chan));
+    snprintf(life, sizeof(life), "%ld", cfg->connect_wait * 1000 + ATTEMPT_MARGIN_MS);
+    snprintf(max, sizeof(max), "%d", RR_ATTEMPTS_MAX);
+    const char *keys[4] = { key, ev, att, ans };
+    const char *args[5] = { w->key, w->punch, chan, life, max };
+    if (aredis_script(loop_redis(w->loop), SCRIPT_CONNECT_BEGIN, 4, keys, 5, args,
+                      on_begin, w) != 0) {
+        waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
+        return;
+    }
+    w->state = W_BEGINNING;
+    w->pending++;
+}
+
+static void on_end(void *priv, const struct aresult *res)
+{
+    struct waiter *w = priv;
+    if (!waiter_takes(w, W_ENDING))
+        return;
+    w->recorded = 0;             /* connect_end removed the attempt */
+    if (res->err || res->n < 1 || !res->items[0].is_int)
+        waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
+    else if (res->items[0].i != STORE_OK || res->n < 2 || res->items[1].s == NULL)
+        waiter_error(w, 404, "realm_not_found", "realm not registered");
+    else {
+        char *addrs = strndup(res->items[1].s, res->items[1].len);
+        if (addrs == NULL)
+            waiter_kill(w);
+        else
+            waiter_answer(w, addrs, res->n >= 3 && res->items[2].s ? res->items[2].s : "stored");
+        free(addrs);
+    }
+}
+
+static void waiter_end(struct waiter *w)
+{
+    char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX];
+    waiter_keys(w, key, ev, att, ans);
+    const char *keys[3] = { key, att, ans };
+    const char *args[1] = { w->key };
+    if (aredis_script(loop_redis(w->loop), SCRIPT_CONNECT_END, 3, keys, 1, args,
+                      on_end, w) != 0) {
+        waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
+        return;
+    }
+    w->state = W_ENDING;
+    w->pending++;
+}
+
+/* ---- the channel ---- */
+
+static void on_active(struct bus_listener *l)
+{
+    struct waiter *w = (struct waiter *)((char *)l - offsetof(struct waiter, bl));
+    /* After a resubscribe a WAITING waiter keeps waiting: an answer missed
+     * meanwhile is in Redis, and connect_end returns it at the deadline. */
+    if (w->state == W_JOINING)
+        waiter_begin(w);
+}
+
+static void on_message(struct bus_listener *l, const char *msg, size_t len)
+{
+    struct waiter *w = (struct waiter *)((char *)l - offsetof(struct waiter, bl));
+    struct bus_field f[3];
+    int n = bus_split(msg, len, f, 3);
+    if (n < 1 || f[0].len != 1 || w->state == W_DONE)
+        return;
+    if (f[0].s[0] == 'D') {
+        w->recorded = 0;         /* deregister removed every attempt */
+        waiter_error(w, 404, "realm_not_found", "realm deregistered");
+        return;
+    }
+    if (f[0].s[0] != 'A' || n != 3 || !bus_field_is(&f[1], w->key) ||
+        (w->state != W_WAITING && w->state != W_BEGINNING))
+        return;
+    char *addrs = strndup(f[2].s, f[2].len);
+    if (addrs == NULL)
+        return;
+    if (w->state == W_BEGINNING)
+        w->recorded = 1;         /* the begin reply will find it answered */
+    waiter_answer(w, addrs, "answer");
+    free(addrs);
+}
+
+/* ---- open, tick, close ---- */
+
+void waiter_open(struct loop *l, struct waiter_start *st)
+{
+    size_t nlen = strlen(st->name);
+    struct waiter *w = calloc(1, sizeof(*w) + nlen + 1);
+    if (w == NULL || park_open(&w->park, l, st->fd, st->request_id, on_io) != 0) {
+        log_msg(LOG_ERROR, "connect_park_failed", "realm=%s", st->name);
+        if (w != NULL)
+            park_close(&w->park, l);
+        else
+            close(st->fd);
+        free(w);
+        waiter_start_free(st);
+        return;
+    }
+    struct waiter_list *wl = loop_waiters(l);
+    w->loop = l;
+    memcpy(w->name, st->name, nlen + 1);
+    memcpy(w->nonce, st->nonce, sizeof(w->nonce));
+    memcpy(w->key, st->key, sizeof(w->key));
+    memcpy(w->obfs, st->obfs, sizeof(w->obfs));
+    w->punch = st->punch;
+    st->punch = NULL;
+    waiter_start_free(st);
+    w->deadline = loop_now_ms() + (uint64_t)loop_config(l)->connect_wait * 1000;
+    w->bl.on_active = on_active;
+    w->bl.on_message = on_message;
+    w->prev = wl->head.prev;
+    w->next = &wl->head;
+    wl->head.prev->next = w;
+    wl->head.prev = w;
+    wl->count++;
+    loop_wake_at(l, w->deadline);
+    if (bus_join(loop_bus(l), w->name, &w->bl) != 0)
+        waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
+}
+
+uint64_t waiter_tick(struct loop *l, uint64_t now)
+{
+    struct waiter_list *wl = loop_waiters(l);
+    for (struct waiter *w = wl->head.next, *next; w != &wl->head; w = next) {
+        next = w->next;
+        if (w->deadline > now)
+            return w->deadline;
+        if (w->state == W_WAITING)
+            waiter_end(w);
+        else if (w->state == W_JOINING || w->state == W_BEGINNING)
+            waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
+    }
+    return UINT64_MAX;
+}
+
+void waiter_close_all(struct loop *l)
+{
+    struct waiter_list *wl = loop_waiters(l);
+    while (wl->head.next != &wl->head) {
+        struct waiter *w = wl->head.next;
+        if (w->state != W_DONE)
+            waiter_error(w, 503, "shutting_down", "the worker is stopping");
+        waiter_kill(w);
+    }
+}

@@ -1,6 +1,6 @@
-/* limits.h -- sizes fixed by the contract (SPEC.md), in one place. */
-#ifndef RR_LIMITS_H
-#define RR_LIMITS_H
+/* contract.h -- sizes fixed by the contract (SPEC.md), in one place. */
+#ifndef RR_CONTRACT_H
+#define RR_CONTRACT_H
 
 #define RR_BODY_MAX 4096          /* request bodies above this are refused (413) */
 #define RR_ADDR_MAX 8             /* addresses per list */

@@ -1,0 +1,622 @@
+/* config.c -- worker configuration from defaults, environment and flags.
+ *
+ * Table-driven: one row per setting (flag, environment variable, type,
+ * default, bounds, field). Each setting's final text is chosen first
+ * (flag over environment over default, an empty environment variable counts
+ * as unset), then converted and checked, so an error names the source that
+ * gave the bad value. Called once by main() before any thread starts. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+#ifndef RR_SCRIPTS_DIR
+#define RR_SCRIPTS_DIR "/usr/local/share/hysteria-realm"
+#endif
+#ifndef RR_VERSION
+#define RR_VERSION "unknown"
+#endif
+
+#define CFG_PROGRAM "hysteria-realm-fcgi"
+#define CFG_NUMBER_MAX 1000000000L
+#define CFG_DB_MAX 2147483647L
+#define CFG_URL_FORMS "redis://[:password@]host[:port][/db] or unix:///path[?db=N]"
+
+enum cfg_type {
+    CFG_STRING,     /* text, must not be empty */
+    CFG_OPTIONAL,   /* text, empty means none (NULL) */
+    CFG_NUMBER,     /* whole decimal number within [min, max], into a long */
+    CFG_BOOL        /* true/false/1/0/yes/no, into an int */
+};
+
+struct cfg_row {
+    const char *flag;      /* without the leading "--" */
+    const char *env;
+    enum cfg_type type;
+    const char *def;       /* default as text; NULL: none */
+    long min, max;
+    size_t offset;         /* of the field in struct config */
+    const char *help;
+};
+
+#define CFG_FIELD(f) offsetof(struct config, f)
+
+static const struct cfg_row cfg_table[] = {
+    { "token", "HYSTERIA_REALM_TOKEN", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(token),
+      "shared bearer token for register and connect (required)" },
+    { "max-realms", "HYSTERIA_REALM_MAX_REALMS", CFG_NUMBER, "65536",
+      0, CFG_NUMBER_MAX, CFG_FIELD(max_realms), "total realms; 0 = no limit" },
+    { "max-realms-per-ip", "HYSTERIA_REALM_MAX_REALMS_PER_IP", CFG_NUMBER, "4",
+      0, CFG_NUMBER_MAX, CFG_FIELD(max_realms_per_ip), "realms per client IP; 0 = no limit" },
+    { "trusted-proxy-header", "HYSTERIA_REALM_TRUSTED_PROXY_HEADER", CFG_OPTIONAL, NULL,
+      0, 0, CFG_FIELD(trusted_proxy_header),
+      "header holding the real client IP (leftmost value); default: none" },
+    { "realm-name-pattern", "HYSTERIA_REALM_NAME_PATTERN", CFG_STRING,
+      "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", 0, 0, CFG_FIELD(name_pattern),
+      "PCRE2 regex that realm names must match" },
+    { "debug", "HYSTERIA_REALM_DEBUG", CFG_BOOL, "false", 0, 1, CFG_FIELD(debug),
+      "debug logs for registrations, sessions, punches" },
+    { "redis", "HYSTERIA_REALM_REDIS", CFG_STRING, "redis://127.0.0.1:6379/0",
+      0, 0, CFG_FIELD(redis_url), "where the state lives: " CFG_URL_FORMS },
+    { "listen", "HYSTERIA_REALM_LISTEN", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(listen),
+      "FastCGI socket: /path, unix:/path, host:port or :port; default: fd 0" },
+    { "threads", "HYSTERIA_REALM_THREADS", CFG_NUMBER, "4", 1, 256,
+      CFG_FIELD(threads), "threads for short requests" },
+    { "session-ttl", "HYSTERIA_REALM_SESSION_TTL", CFG_NUMBER, "60", 1, 86400,
+      CFG_FIELD(session_ttl), "session lifetime in seconds" },
+    { "connect-wait", "HYSTERIA_REALM_CONNECT_WAIT", CFG_NUMBER, "10", 1, 60,
+      CFG_FIELD(connect_wait), "seconds a connect waits for the answer" },
+    { "keepalive", "HYSTERIA_REALM_KEEPALIVE", CFG_NUMBER, "20", 1, 3600,
+      CFG_FIELD(keepalive), "seconds between SSE keepalive comments" },
+    { "scripts-dir", "HYSTERIA_REALM_SCRIPTS_DIR", CFG_STRING, RR_SCRIPTS_DIR,
+      0, 0, CFG_FIELD(scripts_dir), "directory of the Lua scripts" },
+};
+
+#define CFG_ROWS (sizeof cfg_table / sizeof cfg_table[0])
+
+enum cfg_source { SRC_DEFAULT, SRC_ENV, SRC_FLAG };
+
+/* The text chosen for one setting and where it came from. */
+struct cfg_raw {
+    const char *value;
+    enum cfg_source src;
+};
+
+/* Parse s as a whole decimal number (digits only) within [min, max]
+ * (min >= 0) into *out. 0 or -1. */
+static int cfg_parse_number(const char *s, long min, long max, long *out)
+{
+    long v = 0;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        int d = *s - '0';
+        if (d < 0 || d > 9 || v > (max - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (v < min)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Parse a boolean (true/false/1/0/yes/no, any case) into *out. 0 or -1. */
+static int cfg_parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = { "true", "1", "yes" };
+    static const char *const no[] = { "false", "0", "no" };
+    size_t i;
+
+    for (i = 0; s != NULL && i < 3; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Name of the source of a setting for messages: "--flag", "ENV_VAR" or
+ * "default of --flag", written into buf. */
+static const char *cfg_who(const struct cfg_row *r, enum cfg_source src,
+                           char *buf, size_t size)
+{
+    if (src == SRC_ENV)
+        snprintf(buf, size, "%s", r->env);
+    else
+        snprintf(buf, size, "%s--%s", src == SRC_DEFAULT ? "default of " : "", r->flag);
+    return buf;
+}
+
+/* Store text into the char * field of row r. 0, or -1 when out of memory. */
+static int cfg_set_string(struct config *cfg, const struct cfg_row *r, const char *text)
+{
+    char **field = (char **)(void *)((char *)cfg + r->offset);
+
+    free(*field);
+    *field = NULL;
+    if (text == NULL)
+        return 0;
+    *field = strdup(text);
+    return *field != NULL ? 0 : -1;
+}
+
+/* Convert the text of row r into its field of cfg. 0, or -1 with err set. */
+static int cfg_apply(struct config *cfg, const struct cfg_row *r,
+                     const struct cfg_raw *raw, char *err, size_t errlen)
+{
+    char who[64];
+    void *field = (char *)cfg + r->offset;
+    const char *v = raw->value;
+
+    switch (r->type) {
+    case CFG_NUMBER:
+        if (cfg_parse_number(v, r->min, r->max, field) == 0)
+            return 0;
+        snprintf(err, errlen, "%s: bad value \"%s\" (expected a whole number from %ld to %ld)",
+                 cfg_who(r, raw->src, who, sizeof who), v != NULL ? v : "", r->min, r->max);
+        return -1;
+    case CFG_BOOL:
+        if (cfg_parse_bool(v, field) == 0)
+            return 0;
+        snprintf(err, errlen, "%s: bad value \"%s\" (expected true, false, 1, 0, yes or no)",
+                 cfg_who(r, raw->src, who, sizeof who), v != NULL ? v : "");
+        return -1;
+    case CFG_STRING:
+        if (v == NULL || *v == '\0') {
+            snprintf(err, errlen, "%s: must not be empty", cfg_who(r, raw->src, who, sizeof who));
+            return -1;
+        }
+        break;
+    case CFG_OPTIONAL:
+        if (v != NULL && *v == '\0')
+            v = NULL;
+        break;
+    }
+    if (cfg_set_string(cfg, r, v) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* The row whose flag is the n bytes at name, or NULL. */
+static const struct cfg_row *cfg_find(const char *name, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < CFG_ROWS; i++)
+        if (strlen(cfg_table[i].flag) == n && strncmp(cfg_table[i].flag, name, n) == 0)
+            return &cfg_table[i];
+    return NULL;
+}
+
+/* 1 if argument a looks like a flag ("--something"). */
+static int cfg_is_flag(const char *a)
+{
+    return a != NULL && a[0] == '-' && a[1] == '-' && a[2] != '\0';
+}
+
+/* The value of flag r given as "--flag value" at argv[*i] (advancing *i
+ * past it), "true" for a boolean flag standing alone, or NULL if missing. */
+static const char *cfg_flag_value(const struct cfg_row *r, int argc, char **argv, int *i)
+{
+    const char *next = *i + 1 < argc ? argv[*i + 1] : NULL;
+    int dummy;
+
+    if (r->type == CFG_BOOL) {
+        if (next == NULL || cfg_parse_bool(next, &dummy) != 0)
+            return "true";
+    } else if (next == NULL || cfg_is_flag(next)) {
+        return NULL;
+    }
+    ++*i;
+    return next;
+}
+
+/* Handle argv[*i] (and its value, advancing *i). CONFIG_OK, CONFIG_HELP,
+ * CONFIG_VERSION, or CONFIG_ERROR with err set. */
+static enum config_result cfg_parse_arg(int argc, char **argv, int *i,
+                                        struct cfg_raw *raw, char *err, size_t errlen)
+{
+    const char *a = argv[*i], *name, *eq, *value;
+    const struct cfg_row *r;
+    size_t n;
+
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        config_usage(stdout);
+        return CONFIG_HELP;
+    }
+    if (strcmp(a, "--version") == 0) {
+        printf("%s %s\n", CFG_PROGRAM, RR_VERSION);
+        return CONFIG_VERSION;
+    }
+    if (!cfg_is_flag(a)) {
+        snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", a);
+        return CONFIG_ERROR;
+    }
+    name = a + 2;
+    eq = strchr(name, '=');
+    n = eq != NULL ? (size_t)(eq - name) : strlen(name);
+    r = cfg_find(name, n);
+    if (r == NULL) {
+        snprintf(err, errlen, "unknown flag --%.*s (see --help)", (int)n, name);
+        return CONFIG_ERROR;
+    }
+    value = eq != NULL ? eq + 1 : cfg_flag_value(r, argc, argv, i);
+    if (value == NULL) {
+        snprintf(err, errlen, "flag --%s needs a value", r->flag);
+        return CONFIG_ERROR;
+    }
+    raw[r - cfg_table].value = value;
+    raw[r - cfg_table].src = SRC_FLAG;
+    return CONFIG_OK;
+}
+
+/* Choose each setting's text: default, then environment, then flags. */
+static enum config_result cfg_collect(int argc, char **argv, struct cfg_raw *raw,
+                                      char *err, size_t errlen)
+{
+    enum config_result res = CONFIG_OK;
+    size_t k;
+    int i;
+
+    for (k = 0; k < CFG_ROWS; k++) {
+        const char *e = getenv(cfg_table[k].env);
+        raw[k].value = cfg_table[k].def;
+        raw[k].src = SRC_DEFAULT;
+        if (e != NULL && *e != '\0') {
+            raw[k].value = e;
+            raw[k].src = SRC_ENV;
+        }
+    }
+    for (i = 1; i < argc && res == CONFIG_OK; i++)
+        res = cfg_parse_arg(argc, argv, &i, raw, err, errlen);
+    return res;
+}
+
+/* Derive trusted_proxy_param ("HTTP_X_FORWARDED_FOR") from the header name.
+ * 0, or -1 with err set. */
+static int cfg_derive_param(struct config *cfg, char *err, size_t errlen)
+{
+    const char *h = cfg->trusted_proxy_header;
+    size_t i, n;
+
+    if (h == NULL)
+        return 0;
+    n = strlen(h);
+    cfg->trusted_proxy_param = malloc(n + 6);
+    if (cfg->trusted_proxy_param == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(cfg->trusted_proxy_param, "HTTP_", 5);
+    for (i = 0; i < n; i++) {
+        char c = h[i];
+        if (c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        else if (c == '-')
+            c = '_';
+        else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
+            snprintf(err, errlen, "trusted proxy header \"%s\" is not a header name "
+                     "(letters, digits, '-' and '_' only)", h);
+            return -1;
+        }
+        cfg->trusted_proxy_param[5 + i] = c;
+    }
+    cfg->trusted_proxy_param[5 + n] = '\0';
+    return 0;
+}
+
+/* Convert every setting, derive the rest, check what is required. */
+static int cfg_finish(struct config *cfg, const struct cfg_raw *raw,
+                      char *err, size_t errlen)
+{
+    char msg[256];
+    size_t k;
+
+    for (k = 0; k < CFG_ROWS; k++)
+        if (cfg_apply(cfg, &cfg_table[k], &raw[k], err, errlen) != 0)
+            return -1;
+    if (cfg->token == NULL) {
+        snprintf(err, errlen, "HYSTERIA_REALM_TOKEN (--token) is required");
+        return -1;
+    }
+    if (cfg_derive_param(cfg, err, errlen) != 0)
+        return -1;
+    if (config_parse_redis_url(cfg->redis_url, &cfg->redis, msg, sizeof msg) != 0) {
+        const struct cfg_row *r = cfg_find("redis", strlen("redis"));
+        char who[64];
+        snprintf(err, errlen, "%s: %s", cfg_who(r, raw[r - cfg_table].src, who, sizeof who), msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fill cfg from defaults, the environment, then argv. */
+enum config_result config_load(struct config *cfg, int argc, char **argv,
+                               char *err, size_t errlen)
+{
+    struct cfg_raw raw[CFG_ROWS];
+    enum config_result res;
+
+    memset(cfg, 0, sizeof *cfg);
+    if (errlen > 0)
+        err[0] = '\0';
+    res = cfg_collect(argc, argv, raw, err, errlen);
+    if (res == CONFIG_OK && cfg_finish(cfg, raw, err, errlen) != 0)
+        res = CONFIG_ERROR;
+    if (res != CONFIG_OK)
+        config_free(cfg);
+    return res;
+}
+
+/* Free every string config_load() allocated and zero cfg. */
+void config_free(struct config *cfg)
+{
+    size_t k;
+
+    if (cfg == NULL)
+        return;
+    for (k = 0; k < CFG_ROWS; k++)
+        if (cfg_table[k].type == CFG_STRING || cfg_table[k].type == CFG_OPTIONAL)
+            (void)cfg_set_string(cfg, &cfg_table[k], NULL);
+    free(cfg->trusted_proxy_param);
+    config_free_redis_target(&cfg->redis);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* Print the usage text, the table of settings, to f (a FILE *). */
+void config_usage(void *f)
+{
+    FILE *out = f != NULL ? f : stdout;
+    char arg[64];
+    size_t k;
+
+    fprintf(out, "Usage: %s [--flag value | --flag=value]...\n\n"
+            "Hysteria Realms rendezvous server: a FastCGI worker over Redis.\n"
+            "Every flag has an environment variable of the same meaning; flags win.\n\n",
+            CFG_PROGRAM);
+    for (k = 0; k < CFG_ROWS; k++) {
+        const struct cfg_row *r = &cfg_table[k];
+        snprintf(arg, sizeof arg, "--%s%s", r->flag,
+                 r->type == CFG_NUMBER ? " N" : r->type == CFG_BOOL ? "[=BOOL]" : " VALUE");
+        fprintf(out, "  %-30s %s\n      %s", arg, r->env, r->help);
+        if (r->type == CFG_NUMBER)
+            fprintf(out, " (default %s, %ld..%ld)", r->def, r->min, r->max);
+        else if (r->def != NULL)
+            fprintf(out, " (default %s)", r->def);
+        fprintf(out, "\n");
+    }
+    fprintf(out, "  %-30s print this text and exit\n  %-30s print the version and exit\n",
+            "--help", "--version");
+}
+
+/* Redis URLs ------------------------------------------------------------ */
+
+/* Value of hex digit c, or -1. */
+static int cfg_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode the n bytes at s into a malloc'd string (no NUL allowed).
+ * NULL if an escape is invalid or out of memory. */
+static char *cfg_unescape(const char *s, size_t n)
+{
+    char *out = malloc(n + 1);
+    size_t i, o = 0;
+
+    for (i = 0; out != NULL && i < n; i++) {
+        int hi, lo;
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        hi = i + 1 < n ? cfg_hexval(s[i + 1]) : -1;
+        lo = i + 2 < n ? cfg_hexval(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || hi + lo == 0) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    if (out != NULL)
+        out[o] = '\0';
+    return out;
+}
+
+/* The optional ":password@" part of a TCP URL (s is after "redis://").
+ * Sets t->password and returns where the host starts, or NULL with err. */
+static const char *redis_parse_auth(const char *s, struct redis_target *t,
+                                    char *err, size_t errlen)
+{
+    const char *at = strrchr(s, '@');
+
+    if (at == NULL)
+        return s;
+    if (s[0] != ':') {
+        snprintf(err, errlen, "a user name is not supported (use redis://:password@host)");
+        return NULL;
+    }
+    if (at > s + 1) {
+        t->password = cfg_unescape(s + 1, (size_t)(at - s - 1));
+        if (t->password == NULL) {
+            snprintf(err, errlen, "bad %%-escape in the password");
+            return NULL;
+        }
+    }
+    return at + 1;
+}
+
+/* 1 if the n bytes at h are a plausible host: a name or IPv4 address, or
+ * (bracketed) an IPv6 address. */
+static int redis_host_ok(const char *h, size_t n, int bracketed)
+{
+    const char *allowed = bracketed ? "0123456789abcdefABCDEF:."
+        : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strchr(allowed, h[i]) == NULL)
+            return 0;
+    return n > 0;
+}
+
+/* The port after ':' from s to end into *port (1..65535). 0 or -1. */
+static int redis_parse_port(const char *s, const char *end, long *port,
+                            char *err, size_t errlen)
+{
+    char buf[8];
+    size_t n = (size_t)(end - s);
+
+    if (n == 0 || n >= sizeof buf) {
+        snprintf(err, errlen, "bad port");
+        return -1;
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (cfg_parse_number(buf, 1, 65535, port) != 0) {
+        snprintf(err, errlen, "bad port \"%s\" (1..65535)", buf);
+        return -1;
+    }
+    return 0;
+}
+
+/* The "host[:port]" or "[v6][:port]" part from s to end into t. 0 or -1. */
+static int redis_parse_hostport(const char *s, const char *end,
+                                struct redis_target *t, char *err, size_t errlen)
+{
+    int bracketed = *s == '[';
+    const char *h = s + bracketed, *hend, *after;
+    long port = 6379;
+
+    hend = memchr(h, bracketed ? ']' : ':', (size_t)(end - h));
+    if (hend == NULL && bracketed) {
+        snprintf(err, errlen, "missing ']' after the IPv6 address");
+        return -1;
+    }
+    if (hend == NULL)
+        hend = end;
+    after = hend + bracketed;
+    if (!redis_host_ok(h, (size_t)(hend - h), bracketed)) {
+        snprintf(err, errlen, "bad host");
+        return -1;
+    }
+    if (after < end && (*after != ':'
+                        || redis_parse_port(after + 1, end, &port, err, errlen) != 0)) {
+        if (*after != ':')
+            snprintf(err, errlen, "bad port");
+        return -1;
+    }
+    t->port = (int)port;
+    t->host = strndup(h, (size_t)(hend - h));
+    if (t->host == NULL)
+        snprintf(err, errlen, "out of memory");
+    return t->host != NULL ? 0 : -1;
+}
+
+/* Parse a database number ("" means 0) into t->db. 0 or -1. */
+static int redis_parse_db(const char *s, struct redis_target *t, char *err, size_t errlen)
+{
+    long db = 0;
+
+    if (*s != '\0' && cfg_parse_number(s, 0, CFG_DB_MAX, &db) != 0) {
+        snprintf(err, errlen, "bad database number \"%s\"", s);
+        return -1;
+    }
+    t->db = (int)db;
+    return 0;
+}
+
+/* redis://[:password@]host[:port][/db] (s is after "redis://"). 0 or -1. */
+static int redis_parse_tcp(const char *s, struct redis_target *t,
+                           char *err, size_t errlen)
+{
+    const char *hp = redis_parse_auth(s, t, err, errlen), *end;
+
+    if (hp == NULL)
+        return -1;
+    end = hp + strcspn(hp, "/?");
+    if (*end == '?') {
+        snprintf(err, errlen, "query parameters are not supported in redis:// URLs");
+        return -1;
+    }
+    if (redis_parse_hostport(hp, end, t, err, errlen) != 0)
+        return -1;
+    return redis_parse_db(*end == '/' ? end + 1 : end, t, err, errlen);
+}
+
+/* unix:///path[?db=N] (s is after "unix://"). 0 or -1. */
+static int redis_parse_unix(const char *s, struct redis_target *t,
+                            char *err, size_t errlen)
+{
+    size_t n = strcspn(s, "?");
+
+    if (s[0] != '/' || n < 2) {
+        snprintf(err, errlen, "the socket path must be absolute (unix:///path)");
+        return -1;
+    }
+    if (s[n] == '?' && strncmp(s + n, "?db=", 4) != 0) {
+        snprintf(err, errlen, "the only query parameter is db=N");
+        return -1;
+    }
+    if (s[n] == '?' && (s[n + 4] == '\0' || redis_parse_db(s + n + 4, t, err, errlen) != 0)) {
+        if (s[n + 4] == '\0')
+            snprintf(err, errlen, "bad database number \"\"");
+        return -1;
+    }
+    t->path = strndup(s, n);
+    if (t->path == NULL)
+        snprintf(err, errlen, "out of memory");
+    return t->path != NULL ? 0 : -1;
+}
+
+/* Parse a Redis URL into t. 0 on success, -1 with a message in err
+ * (which never repeats the URL: it may hold a password). */
+int config_parse_redis_url(const char *url, struct redis_target *t,
+                           char *err, size_t errlen)
+{
+    char why[160] = "";
+    int rc = -1;
+
+    memset(t, 0, sizeof *t);
+    if (url != NULL && strncmp(url, "redis://", 8) == 0)
+        rc = redis_parse_tcp(url + 8, t, why, sizeof why);
+    else if (url != NULL && strncmp(url, "unix://", 7) == 0)
+        rc = redis_parse_unix(url + 7, t, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "unknown scheme");
+    if (rc != 0) {
+        snprintf(err, errlen, "invalid Redis URL: %s; expected %s", why, CFG_URL_FORMS);
+        config_free_redis_target(t);
+    }
+    return rc;
+}
+
+/* Free the strings of t and zero it. */
+void config_free_redis_target(struct redis_target *t)
+{
+    if (t == NULL)
+        return;
+    free(t->host);
+    free(t->path);
+    free(t->password);
+    memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,32 @@
+/* keys.c -- the Redis key and channel names of a realm (layout in sql/README.md).
+ *
+ * Pure; any thread. */
+#include <stdio.h>
+
+#include "keys.h"
+
+/* The prefix of each key kind, in enum key_kind order. */
+static const char *const key_prefix[] = {
+    [KEY_REALM] = "hr:realm:",
+    [KEY_EVENTS] = "hr:ev:",
+    [KEY_ATTEMPTS] = "hr:att:",
+    [KEY_ANSWERS] = "hr:ans:",
+    [KEY_CHANNEL] = "hr:ch:",
+};
+
+/* Write the key of kind for realm name into out (outlen bytes).
+ * 0, or -1 if kind is unknown, name is NULL or the key does not fit. */
+int key_for(enum key_kind kind, const char *name, char *out, size_t outlen)
+{
+    int n;
+
+    if ((unsigned)kind >= sizeof key_prefix / sizeof key_prefix[0]
+        || name == NULL || out == NULL || outlen == 0)
+        return -1;
+    n = snprintf(out, outlen, "%s%s", key_prefix[kind], name);
+    if (n < 0 || (size_t)n >= outlen) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,15 @@
+-- ack.lua -- move the realm's acked cursor (last event id written to a
+-- stream) forward; never back.
+--
+-- KEYS: 1 hr:realm:{name}
+-- ARGV: 1 sid  2 event id
+-- Returns: 0 ok, 4 bad session.
+-- Touches: realm (acked).
+
+if redis.call('HGET', KEYS[1], 'sid') ~= ARGV[1] then return 4 end
+
+local id = tonumber(ARGV[2])
+if id and id > (tonumber(redis.call('HGET', KEYS[1], 'acked')) or 0) then
+    redis.call('HSET', KEYS[1], 'acked', ARGV[2])
+end
+return 0

@@ -1,0 +1,24 @@
+-- connect_answer.lua -- the realm holder answers a connect attempt: store its
+-- addresses and wake the waiting connect.
+--
+-- KEYS: 1 hr:realm:{name}  2 hr:att:{name}  3 hr:ans:{name}
+-- ARGV: 1 sid  2 nonce (lowercase)  3 addrs (JSON array)  4 channel hr:ch:{name}
+-- Returns: 0 ok, 4 bad session, 7 no attempt in flight for that nonce.
+-- Touches: ans (set nonce, expiry as att); publishes "A <nonce> <addrs>".
+
+local sid, nonce, addrs, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+
+if redis.call('HGET', KEYS[1], 'sid') ~= sid then return 4 end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local score = tonumber(redis.call('ZSCORE', KEYS[2], nonce))
+if not score or score <= now then return 7 end
+
+redis.call('HSET', KEYS[3], nonce, addrs)
+-- ans may not have existed when connect_begin set its expiry.
+local pttl = redis.call('PTTL', KEYS[2])
+if pttl > 0 then redis.call('PEXPIRE', KEYS[3], pttl) end
+redis.call('PUBLISH', channel, 'A ' .. nonce .. ' ' .. addrs)
+return 0

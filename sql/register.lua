@@ -1,0 +1,52 @@
+-- register.lua -- make a realm: sweep expired realms, check the name and the
+-- limits, then create the session.
+--
+-- KEYS: 1 hr:realm:{name}  2 hr:ev:{name}  3 hr:att:{name}  4 hr:ans:{name}
+--       5 hr:realms  6 hr:realmip  7 hr:byip
+-- ARGV: 1 name  2 sid  3 addrs (JSON array)  4 client ip  5 ttl_ms
+--       6 max_realms (0 = no limit)  7 max_per_ip (0 = no limit)
+-- Returns: 0 ok, 1 realm taken, 2 global limit, 3 per-IP limit.
+-- Touches: every key above; deletes up to 128 expired names from hr:realms,
+--          hr:realmip and hr:byip, and stale hr:byip members of this IP.
+
+local name, sid, addrs, ip = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local ttl, max_realms, max_per_ip = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- Sweep a bounded batch of expired realms out of the counts.
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 128)) do
+    local oldip = redis.call('HGET', KEYS[6], old)
+    if oldip then redis.call('ZREM', KEYS[7], oldip .. '|' .. old) end
+    redis.call('HDEL', KEYS[6], old)
+    redis.call('ZREM', KEYS[5], old)
+end
+
+if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+
+if max_realms > 0 and redis.call('ZCOUNT', KEYS[5], '(' .. now, '+inf') >= max_realms then
+    return 2
+end
+
+-- Live realms of this IP: "<ip>|" .. "<ip>}" ('}' is the byte after '|').
+if max_per_ip > 0 then
+    local count = 0
+    for _, member in ipairs(redis.call('ZRANGEBYLEX', KEYS[7], '[' .. ip .. '|', '(' .. ip .. '}')) do
+        local other = string.sub(member, #ip + 2)
+        local score = tonumber(redis.call('ZSCORE', KEYS[5], other))
+        if score and score > now and redis.call('HGET', KEYS[6], other) == ip then
+            count = count + 1
+        else
+            redis.call('ZREM', KEYS[7], member)
+        end
+    end
+    if count >= max_per_ip then return 3 end
+end
+
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('HSET', KEYS[1], 'sid', sid, 'addrs', addrs, 'ip', ip, 'seq', 0, 'acked', 0)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('ZADD', KEYS[5], now + ttl, name)
+redis.call('HSET', KEYS[6], name, ip)
+redis.call('ZADD', KEYS[7], 0, ip .. '|' .. name)
+return 0
