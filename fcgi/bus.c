@@ -311,6 +311,11 @@ void bus_free(struct bus *b)
     free(b);
 }
 
+int bus_ready(const struct bus *b)
+{
+    return aredis_ready(b->sub);
+}
+
 size_t bus_channel_count(const struct bus *b)
 {
     return b->count;

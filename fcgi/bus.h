@@ -60,6 +60,9 @@ int bus_split(const char *msg, size_t len, struct bus_field *f, int n);
 /* 1 if field f is exactly the NUL-terminated string s. */
 int bus_field_is(const struct bus_field *f, const char *s);
 
+/* 1 while the subscriber is connected. */
+int bus_ready(const struct bus *b);
+
 /* Channels subscribed (for logs and tests). */
 size_t bus_channel_count(const struct bus *b);
 

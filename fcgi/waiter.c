@@ -341,7 +341,9 @@ void waiter_open(struct loop *l, struct waiter_start *st)
     wl->head.prev = w;
     wl->count++;
     loop_wake_at(l, w->deadline);
-    if (bus_join(loop_bus(l), w->name, &w->bl) != 0)
+    /* With Redis away the attempt cannot be recorded: say so now, not in 10 s. */
+    if (!aredis_ready(loop_redis(l)) || !bus_ready(loop_bus(l)) ||
+        bus_join(loop_bus(l), w->name, &w->bl) != 0)
         waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
 }
 
