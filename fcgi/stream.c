@@ -331,7 +331,10 @@ void stream_open(struct loop *l, struct stream_start *st)
     sl->head.prev = s;
     sl->count++;
     free(st);
-    if (stream_put(s, SSE_HEAD, strlen(SSE_HEAD)) != 0)
+    /* nginx holds a response head until body bytes follow it: a comment
+     * gets the head to the peer now, which waits for it. */
+    if (stream_put(s, SSE_HEAD, strlen(SSE_HEAD)) != 0 ||
+        stream_put(s, SSE_KEEPALIVE, strlen(SSE_KEEPALIVE)) != 0)
         return;
     log_msg(LOG_DEBUG, "stream_opened", "realm=%s session=%s", s->name, log_sid(s->sid));
     if (bus_join(loop_bus(l), s->name, &s->bl) != 0)
