@@ -373,7 +373,6 @@ static void handshake_send(struct aredis *a, int argc, const char **argv)
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct aredis *a = ac->data;
-    char db[16];
     if (a == NULL || a->ac != ac)
         return;
     if (status != REDIS_OK) {
@@ -392,6 +391,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         handshake_send(a, 2, argv);
     }
     if (a->target->db != 0 && a->mode == AREDIS_COMMANDS) {
+        char db[16];
         snprintf(db, sizeof(db), "%d", a->target->db);
         const char *argv[2] = { "SELECT", db };
         handshake_send(a, 2, argv);

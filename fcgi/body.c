@@ -10,6 +10,7 @@
 
 #include "addr.h"
 #include "body.h"
+#include "hex.h"
 
 #define BODY_DEPTH 32
 
@@ -193,7 +194,7 @@ static int body_get_hex(struct json_object *root, const char *key, size_t n,
 
     if (json_object_object_get_ex(root, key, &v) && v != NULL)
         s = body_string(v, &slen);
-    if (s == NULL || slen != n || !body_is_hex(s, n)) {
+    if (s == NULL || slen != n || !hex_check(s, n, 0)) {
         snprintf(err, errlen, "%s must be a string of %zu hex digits", key, n);
         return -1;
     }
@@ -217,22 +218,6 @@ enum body_result body_parse_connect(const char *buf, size_t len,
         r = BODY_OK;
     json_object_put(root);
     return r;
-}
-
-/* 1 if s is exactly n hex digits (either case), else 0. */
-int body_is_hex(const char *s, size_t n)
-{
-    size_t i;
-
-    if (s == NULL)
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
-              || (c >= 'A' && c <= 'F')))
-            return 0;
-    }
-    return s[n] == '\0';
 }
 
 /* Parse a stored addresses array back into out. 0 or -1. */
@@ -276,14 +261,9 @@ static char *body_dump(struct json_object *o, int newline)
     return out;
 }
 
-/* Add key: string value s to obj. 0, or -1 (s NULL or out of memory). */
-static int body_add_string(struct json_object *obj, const char *key, const char *s)
+/* Add key: v to obj, taking v (which may be NULL: out of memory). 0 or -1. */
+static int body_add(struct json_object *obj, const char *key, struct json_object *v)
 {
-    struct json_object *v;
-
-    if (s == NULL)
-        return -1;
-    v = json_object_new_string(s);
     if (v == NULL)
         return -1;
     if (json_object_object_add(obj, key, v) != 0) {
@@ -293,18 +273,16 @@ static int body_add_string(struct json_object *obj, const char *key, const char 
     return 0;
 }
 
+/* Add key: string s to obj. 0 or -1. */
+static int body_add_string(struct json_object *obj, const char *key, const char *s)
+{
+    return s == NULL ? -1 : body_add(obj, key, json_object_new_string(s));
+}
+
 /* Add key: integer n to obj. 0 or -1. */
 static int body_add_int(struct json_object *obj, const char *key, long n)
 {
-    struct json_object *v = json_object_new_int64(n);
-
-    if (v == NULL)
-        return -1;
-    if (json_object_object_add(obj, key, v) != 0) {
-        json_object_put(v);
-        return -1;
-    }
-    return 0;
+    return body_add(obj, key, json_object_new_int64(n));
 }
 
 /* ["a","b"] with no newline. */

@@ -46,9 +46,6 @@ enum body_result body_parse_connect(const char *buf, size_t len,
                                     struct connect_body *out,
                                     char *err, size_t errlen);
 
-/* 1 if s is exactly n hex digits (either case), else 0. */
-int body_is_hex(const char *s, size_t n);
-
 /* Parse a stored addresses JSON array (as made by body_addresses_json)
  * back into out. 0 or -1. */
 int body_addresses_parse_json(const char *json, struct addr_list *out);

@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "aredis.h"
 #include "bus.h"
+#include "hex.h"
 #include "keys.h"
 #include "log.h"
 #include "loop.h"
@@ -271,7 +271,6 @@ void bus_tick(struct bus *b, uint64_t now)
 
 struct bus *bus_new(struct loop *l, const struct redis_target *t, struct aredis *cmd)
 {
-    unsigned char rnd[8];
     struct bus *b = calloc(1, sizeof(*b));
     if (b == NULL)
         return NULL;
@@ -279,14 +278,12 @@ struct bus *bus_new(struct loop *l, const struct redis_target *t, struct aredis 
     b->cmd = cmd;
     b->nbuckets = BUCKETS_MIN;
     b->buckets = calloc(b->nbuckets, sizeof(*b->buckets));
-    if (b->buckets == NULL || getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+    memcpy(b->own, "hr:w:", 5);
+    if (b->buckets == NULL || hex_random(b->own + 5, 8) != 0) {
         free(b->buckets);
         free(b);
         return NULL;
     }
-    int n = snprintf(b->own, sizeof(b->own), "hr:w:");
-    for (size_t k = 0; k < sizeof(rnd); k++)
-        n += snprintf(b->own + n, sizeof(b->own) - (size_t)n, "%02x", rnd[k]);
     struct aredis_hooks h = { on_ready, on_lost, on_push, b };
     b->sub = aredis_new(l, t, AREDIS_SUBSCRIBER, &h);
     if (b->sub == NULL) {

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "hex.h"
 
 #ifndef RR_SCRIPTS_DIR
 #define RR_SCRIPTS_DIR "/usr/local/share/hysteria-realm"
@@ -403,18 +404,6 @@ void config_usage(void *f)
 
 /* Redis URLs ------------------------------------------------------------ */
 
-/* Value of hex digit c, or -1. */
-static int cfg_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode the n bytes at s into a malloc'd string (no NUL allowed).
  * NULL if an escape is invalid or out of memory. */
 static char *cfg_unescape(const char *s, size_t n)
@@ -428,8 +417,8 @@ static char *cfg_unescape(const char *s, size_t n)
             out[o++] = s[i];
             continue;
         }
-        hi = i + 1 < n ? cfg_hexval(s[i + 1]) : -1;
-        lo = i + 2 < n ? cfg_hexval(s[i + 2]) : -1;
+        hi = i + 1 < n ? hex_value(s[i + 1]) : -1;
+        lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
         if (hi < 0 || lo < 0 || hi + lo == 0) {
             free(out);
             return NULL;

@@ -6,17 +6,16 @@
  * checked first (read-only) so that a wrong session still answers 401.
  * Nothing is written to Redis for a request that fails a check.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "body.h"
 #include "handlers.h"
+#include "hex.h"
 #include "contract.h"
 #include "log.h"
 #include "loop.h"
@@ -104,12 +103,9 @@ static int session_shape_ok(const struct call *c, char sid[RR_SESSION_HEX + 1])
 {
     if (c->bearer == NULL || c->bearer_len != RR_SESSION_HEX)
         return 0;
-    for (size_t k = 0; k < RR_SESSION_HEX; k++)
-        if (!isxdigit((unsigned char)c->bearer[k]) || isupper((unsigned char)c->bearer[k]))
-            return 0;
     memcpy(sid, c->bearer, RR_SESSION_HEX);
     sid[RR_SESSION_HEX] = '\0';
-    return 1;
+    return hex_check(sid, RR_SESSION_HEX, 1);
 }
 
 /* The body was bad: 401 if the session is not good either, else 400. */
@@ -151,16 +147,6 @@ static struct store_limits limits(const struct call *c)
 
 /* ---- endpoints ---- */
 
-static int new_session_id(char sid[RR_SESSION_HEX + 1])
-{
-    unsigned char rnd[RR_SESSION_HEX / 2];
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-        return -1;
-    for (size_t k = 0; k < sizeof(rnd); k++)
-        snprintf(sid + 2 * k, 3, "%02x", rnd[k]);
-    return 0;
-}
-
 static void do_register(struct call *c)
 {
     struct addr_list addrs;
@@ -174,7 +160,7 @@ static void do_register(struct call *c)
         return;
     }
     char *json = body_addresses_json(&addrs);
-    if (json == NULL || new_session_id(sid) != 0) {
+    if (json == NULL || hex_random(sid, RR_SESSION_HEX / 2) != 0) {
         free(json);
         reply_error(c, 500, "internal", "entropy or memory failure");
         return;
@@ -241,19 +227,11 @@ static void do_deregister(struct call *c, const char *sid)
         reply_unavailable(c);
 }
 
-static void lower_hex(char *dst, const char *src, size_t n)
-{
-    for (size_t k = 0; k < n; k++)
-        dst[k] = (char)tolower((unsigned char)src[k]);
-    dst[n] = '\0';
-}
-
 static void do_answer(struct call *c, const char *sid)
 {
     struct addr_list addrs;
     char why[160], key[RR_NONCE_HEX + 1];
-    if (c->m.nonce_bad || strlen(c->m.nonce) != RR_NONCE_HEX ||
-        !body_is_hex(c->m.nonce, RR_NONCE_HEX)) {
+    if (c->m.nonce_bad || !hex_check(c->m.nonce, RR_NONCE_HEX, 0)) {
         reply_bad_body(c, sid, "nonce must be 32 hex digits");
         return;
     }
@@ -262,7 +240,7 @@ static void do_answer(struct call *c, const char *sid)
         return;
     }
     char *json = body_addresses_json(&addrs);
-    lower_hex(key, c->m.nonce, RR_NONCE_HEX);
+    hex_lower(key, c->m.nonce, RR_NONCE_HEX);
     enum store_status st = json == NULL ? STORE_UNAVAILABLE
         : store_connect_answer(c->h->store, c->m.name, sid, key, json);
     free(json);
@@ -346,7 +324,7 @@ static void do_connect(struct call *c)
     w->fd = fd;
     w->request_id = rid;
     memcpy(w->nonce, cb.nonce, sizeof(w->nonce));
-    lower_hex(w->key, cb.nonce, RR_NONCE_HEX);
+    hex_lower(w->key, cb.nonce, RR_NONCE_HEX);
     memcpy(w->obfs, cb.obfs, sizeof(w->obfs));
     log_msg(LOG_DEBUG, "punch", "realm=%s nonce=%.8s...", c->m.name, w->key);
     if (loop_hand_waiter(c->h->loop, w) != 0) {

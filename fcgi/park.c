@@ -31,6 +31,22 @@ int park_open(struct park *p, struct loop *l, int fd, int request_id,
     return loop_io_set(l, &p->io, WATCH);
 }
 
+void *park_new(struct loop *l, size_t size, int fd, int request_id,
+               void (*on_io)(struct loop_io *, uint32_t))
+{
+    struct park *p = calloc(1, size);
+    if (p == NULL) {
+        close(fd);
+        return NULL;
+    }
+    if (park_open(p, l, fd, request_id, on_io) != 0) {
+        park_close(p, l);
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
 /* Write as much of buf as the socket takes now; return how much, or -1. */
 static ssize_t send_some(int fd, const unsigned char *buf, size_t len)
 {

@@ -36,6 +36,11 @@ struct park {
 int park_open(struct park *p, struct loop *l, int fd, int request_id,
               void (*on_io)(struct loop_io *, uint32_t));
 
+/* Allocate size zeroed bytes that begin with a struct park, and
+ * park_open() it. NULL on failure, with fd closed. */
+void *park_new(struct loop *l, size_t size, int fd, int request_id,
+               void (*on_io)(struct loop_io *, uint32_t));
+
 /* Send len bytes of response as FCGI_STDOUT. */
 enum park_rc park_write(struct park *p, struct loop *l, const void *data, size_t len);
 

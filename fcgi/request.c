@@ -84,15 +84,18 @@ enum body_read request_read_body(struct request *r, char *buf, size_t cap, size_
     size_t have = 0;
     int too_large = 0;
     for (;;) {
-        char *dst = have < cap ? buf + have : scratch;
-        size_t room = have < cap ? cap - have : sizeof(scratch);
-        int n = FCGX_GetStr(dst, (int)room, r->fcgx.in);
+        int n;
+        if (have < cap) {
+            n = FCGX_GetStr(buf + have, (int)(cap - have), r->fcgx.in);
+            if (n > 0)
+                have += (size_t)n;
+        } else {
+            n = FCGX_GetStr(scratch, (int)sizeof(scratch), r->fcgx.in);
+            if (n > 0)
+                too_large = 1;
+        }
         if (n <= 0)
             break;
-        if (have < cap)
-            have += (size_t)n;
-        else
-            too_large = 1;
     }
     buf[have] = '\0';
     *len = have;

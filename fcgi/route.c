@@ -5,6 +5,7 @@
  * event loop. Rows with the same path must be adjacent and share "allow". */
 #include <string.h>
 
+#include "hex.h"
 #include "route.h"
 
 struct route_row {
@@ -30,18 +31,6 @@ static const struct route_row route_table[] = {
 
 enum route_decode { DECODE_OK = 0, DECODE_BAD = -1, DECODE_LONG = -2 };
 
-/* Value of hex digit c, or -1. */
-static int route_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode the n bytes at src into out (room for cap bytes and a NUL);
  * *outlen gets the decoded length. DECODE_BAD for an invalid escape, an
  * encoded NUL or an encoded '/'; DECODE_LONG if it does not fit. */
@@ -54,8 +43,8 @@ static enum route_decode route_decode(const char *src, size_t n, char *out,
     while (i < n) {
         char c = src[i++];
         if (c == '%') {
-            int hi = i < n ? route_hexval(src[i]) : -1;
-            int lo = i + 1 < n ? route_hexval(src[i + 1]) : -1;
+            int hi = i < n ? hex_value(src[i]) : -1;
+            int lo = i + 1 < n ? hex_value(src[i + 1]) : -1;
             if (hi < 0 || lo < 0)
                 return DECODE_BAD;
             c = (char)(hi * 16 + lo);

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "aredis.h"
 #include "bus.h"
@@ -47,6 +46,9 @@ struct stream {
     char sid[RR_SESSION_HEX + 1];
     char name[];
 };
+
+/* park_new() puts the park first. */
+_Static_assert(offsetof(struct stream, park) == 0, "park first");
 
 struct stream_list {
     struct stream head;                /* sentinel: only prev/next used */
@@ -305,14 +307,9 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
 void stream_open(struct loop *l, struct stream_start *st)
 {
     size_t nlen = strlen(st->name);
-    struct stream *s = calloc(1, sizeof(*s) + nlen + 1);
-    if (s == NULL || park_open(&s->park, l, st->fd, st->request_id, on_io) != 0) {
+    struct stream *s = park_new(l, sizeof(*s) + nlen + 1, st->fd, st->request_id, on_io);
+    if (s == NULL) {
         log_msg(LOG_ERROR, "stream_open_failed", "realm=%s", st->name);
-        if (s != NULL)
-            park_close(&s->park, l);
-        else
-            close(st->fd);
-        free(s);
         free(st);
         return;
     }

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "aredis.h"
 #include "body.h"
@@ -46,6 +45,9 @@ struct waiter {
     char *punch;
     char name[];
 };
+
+/* park_new() puts the park first. */
+_Static_assert(offsetof(struct waiter, park) == 0, "park first");
 
 struct waiter_list {
     struct waiter head;
@@ -312,14 +314,9 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
 void waiter_open(struct loop *l, struct waiter_start *st)
 {
     size_t nlen = strlen(st->name);
-    struct waiter *w = calloc(1, sizeof(*w) + nlen + 1);
-    if (w == NULL || park_open(&w->park, l, st->fd, st->request_id, on_io) != 0) {
+    struct waiter *w = park_new(l, sizeof(*w) + nlen + 1, st->fd, st->request_id, on_io);
+    if (w == NULL) {
         log_msg(LOG_ERROR, "connect_park_failed", "realm=%s", st->name);
-        if (w != NULL)
-            park_close(&w->park, l);
-        else
-            close(st->fd);
-        free(w);
         waiter_start_free(st);
         return;
     }

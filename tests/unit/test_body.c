@@ -264,16 +264,6 @@ TEST(body_connect_error_order)
     ASSERT_TRUE(strstr(err, "JSON") != NULL);
 }
 
-TEST(body_is_hex_cases)
-{
-    ASSERT_TRUE(body_is_hex("00aAfF99", 8));
-    ASSERT_TRUE(!body_is_hex("00aAfF9", 8));
-    ASSERT_TRUE(!body_is_hex("00aAfF990", 8));
-    ASSERT_TRUE(!body_is_hex("00aAfG99", 8));
-    ASSERT_TRUE(!body_is_hex(NULL, 8));
-    ASSERT_TRUE(body_is_hex("", 0));
-}
-
 TEST(body_addresses_json_round_trip)
 {
     struct addr_list a = { 2, { "1.2.3.4:5", "[2001:db8::1]:443" } }, b;
