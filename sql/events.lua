@@ -10,6 +10,10 @@
 if redis.call('HGET', KEYS[1], 'sid') ~= ARGV[1] then return {4} end
 
 local after = tonumber(ARGV[2]) or tonumber(redis.call('HGET', KEYS[1], 'acked')) or 0
+-- A Last-Event-ID past the newest event (a stale id from an earlier
+-- session) must not hide the events still to come.
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq')) or 0
+if after > seq then after = seq end
 local out = {0, redis.call('PTTL', KEYS[1]), after}
 for _, rec in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
     local id = tonumber(string.match(rec, '^(%d+) '))
