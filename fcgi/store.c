@@ -6,6 +6,7 @@
  * reconnects. Scripts run by EVALSHA; on NOSCRIPT they are sent once with
  * EVAL, which also puts them back in Redis's script cache.
  */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +165,16 @@ fail:
     return NULL;
 }
 
+/* 1 if an idle connection is still usable. Redis sends nothing unasked on
+ * a command connection, so anything readable (EOF after a Redis restart, an
+ * error before a close) means it is gone: reconnect before sending rather
+ * than fail the request. */
+static int store_alive(const redisContext *c)
+{
+    struct pollfd p = { .fd = c->fd, .events = POLLIN };
+    return poll(&p, 1, 0) == 0;
+}
+
 /* Send argv on the connection of s, connecting first if need be. The reply
  * (caller frees), or NULL with the context dropped and s->err set. */
 static redisReply *store_command(struct store *s, int argc, const char **argv,
@@ -171,6 +182,8 @@ static redisReply *store_command(struct store *s, int argc, const char **argv,
 {
     redisReply *r;
 
+    if (s->ctx != NULL && !store_alive(s->ctx))
+        store_disconnect(s);
     if (s->ctx == NULL && (s->ctx = store_open(s)) == NULL)
         return NULL;
     r = redisCommandArgv(s->ctx, argc, argv, argvlen);

@@ -118,12 +118,16 @@ static void stream_end(struct stream *s)
         stream_kill(s);
 }
 
+static void stream_delivered(struct stream *s);
+
 static void on_io(struct loop_io *io, uint32_t revents)
 {
     struct stream *s = (struct stream *)((char *)io - offsetof(struct stream, park));
     enum park_rc rc = park_on_io(&s->park, s->loop, revents);
     if (rc == PARK_ERROR || (s->ending && park_drained(&s->park)))
         stream_kill(s);
+    else if (rc == PARK_OK)
+        stream_delivered(s);
 }
 
 /* ---- writing ---- */
@@ -171,6 +175,15 @@ static void on_ack(void *priv, const struct aresult *res)
         s->ack_sent = 0;        /* resend the cursor later */
     else
         stream_ack(s, s->ack_want);
+}
+
+/* Move the session's delivered cursor to the last event written, once its
+ * bytes have all left the queue: a stream dropped with events still queued
+ * must leave them to the next stream. */
+static void stream_delivered(struct stream *s)
+{
+    if (park_drained(&s->park) && s->last_id > s->ack_sent)
+        stream_ack(s, s->last_id);
 }
 
 /* Write one event unless already written; heartbeat_ack moves the expiry. */
@@ -237,7 +250,7 @@ static void on_events(void *priv, const struct aresult *res)
     for (size_t k = 3; k < res->n; k++)
         if (stream_record(s, &res->items[k]) != 0)
             return;
-    stream_ack(s, s->last_id);
+    stream_delivered(s);
     if (s->reread) {
         s->reread = 0;
         stream_sync(s);
@@ -297,7 +310,7 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
     }
     char *name = strndup(f[3].s, f[3].len), *data = strndup(f[4].s, f[4].len);
     if (name != NULL && data != NULL && stream_event(s, id, name, data) == 0)
-        stream_ack(s, id);
+        stream_delivered(s);
     free(name);
     free(data);
 }
