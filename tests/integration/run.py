@@ -2,16 +2,21 @@
 """run.py -- the integration test runner.
 
 Discovers the test_* functions of every test_*.py beside it, runs them
-against real stacks (stack.py) and prints "PASS name" or "FAIL name: reason"
-per test, then exactly one closing line "N passed, N failed".
+against real stacks (stack.py) and prints "PASS name", "FAIL name: reason"
+or "SKIP name: reason" (a test that does not apply to this mode) per test,
+then exactly one closing line "N passed, N failed, N skipped".
 
 Tests that ask for the same stack (see stack.uses) share one; "fresh" tests
 get their own. A worker that died during a stack's tests without a test
 asking for it counts as a failure of that stack.
 
-Usage: run.py [substring ...]   run only the tests whose name contains one.
+Usage: run.py [--proxy=nginx|lighttpd] [--hosts=1|2] [substring ...]
+  substring: run only the tests whose name contains one.
+  --proxy, --hosts: the mode (the same as RR_PROXY and RR_HOSTS; see stack.py).
 Environment: RR_WORKER (worker binary), RR_LOG_DIR (worker logs),
-RR_KEEP_RUNDIR=1 (keep the temporary run dirs).
+RR_KEEP_RUNDIR=1 (keep the temporary run dirs), RR_PROXY (nginx, the
+default, or lighttpd), RR_HOSTS (1, the default, or 2: two network
+namespaces, workers over TCP FastCGI; needs root).
 """
 
 import importlib
@@ -34,12 +39,17 @@ class Results:
     def __init__(self):
         self.passed = 0
         self.failed = 0
+        self.skipped = 0
 
     def report(self, name, error, seconds):
         with _print_lock:
             if error is None:
                 self.passed += 1
                 print("PASS %s (%.1fs)" % (name, seconds), flush=True)
+            elif isinstance(error, stackmod.Skip):
+                self.skipped += 1
+                print("SKIP %s: %s" % (name, " ".join(str(error).split()) or "not for this mode"),
+                      flush=True)
             else:
                 self.failed += 1
                 reason = " ".join(str(error).split()) or type(error).__name__
@@ -81,6 +91,8 @@ class Running:
     def _run(self, fn, args):
         try:
             fn(*args)
+        except stackmod.Skip as e:
+            self.error = e
         except AssertionError as e:
             self.error = e if str(e) else AssertionError(
                 "assertion failed at " + _where(e))
@@ -138,6 +150,23 @@ def _on_sigterm(signum, frame):
 
 def main(argv):
     signal.signal(signal.SIGTERM, _on_sigterm)
+    for a in argv[1:]:
+        if a.startswith("--proxy="):
+            os.environ["RR_PROXY"] = a.split("=", 1)[1]
+        elif a.startswith("--hosts="):
+            os.environ["RR_HOSTS"] = a.split("=", 1)[1]
+        elif a.startswith("-"):
+            print("run.py: unknown option %s" % a, file=sys.stderr)
+            return 2
+    try:
+        proxy, hosts = stackmod.default_proxy(), stackmod.default_hosts()
+    except RuntimeError as e:
+        print("run.py: %s" % e, file=sys.stderr)
+        return 2
+    print("integration tests, mode %s: proxy %s, %s" % (
+        stackmod.mode_name(proxy, hosts), proxy,
+        "one host, workers on unix sockets" if hosts == 1 else
+        "%d hosts (network namespaces), workers on TCP FastCGI" % hosts), flush=True)
     filters = [a for a in argv[1:] if not a.startswith("-")]
     tests = discover(filters)
     results = Results()
@@ -166,7 +195,8 @@ def main(argv):
     except KeyboardInterrupt:
         print("interrupted", flush=True)
         results.failed += 1
-    print("%d passed, %d failed" % (results.passed, results.failed), flush=True)
+    print("%d passed, %d failed, %d skipped" % (results.passed, results.failed, results.skipped),
+          flush=True)
     return 1 if results.failed or not results.passed else 0
 
 

@@ -182,7 +182,8 @@ def test_body_size_limit(st):
     for size in (4097, 6000, 8192):  # refused by the worker
         r = api.req("POST", "/v1/" + realm_name(), _padded(body, size), auth=st.token)
         expect_error(r, 413, "bad_request", "register with a %d-byte body" % size)
-    for size in (9000, 20000):      # refused by nginx (client_max_body_size 8k)
+    for size in (9000, 20000):      # refused by the proxy (nginx client_max_body_size 8k,
+                                    # lighttpd server.max-request-size 8)
         r = api.req("POST", "/v1/" + realm_name(), _padded(body, size), auth=st.token)
         expect_error(r, 413, "bad_request", "register with a %d-byte body" % size)
     name = realm_name()

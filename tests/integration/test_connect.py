@@ -3,12 +3,13 @@ punch delivery, answers across workers, the 10 s fallback, the in-flight
 limit, deregister failing waiting connects, and every 400/404."""
 
 import json
+import os
 import re
 import time
 
 from client import (ADDRS, Background, check, eq, expect_error, expect_json,
                     nonce, obfs, realm_name)
-from stack import uses
+from stack import net_ns_inode, tcp_connected, uses
 
 CLIENT_ADDRS = ["198.51.100.20:5000", "[2001:db8::20]:5001"]
 ANSWER_ADDRS = ["192.0.2.50:7000", "[2001:db8::50]:7001"]
@@ -65,8 +66,17 @@ def test_connect_answer_nonce_any_case(st):
 
 @uses()
 def test_connect_across_workers(st):
-    """Stream on worker 1, connect on worker 2, answer on worker 1."""
+    """Stream on worker 1, connect on worker 2, answer on worker 1. With two
+    hosts the workers are in different network namespaces (host A and host
+    B), so the punch and the wake-up cross between hosts through Redis."""
     w1, w2 = st.api(worker=0), st.api(worker=1)
+    ns1, ns2 = st.worker_netns(0), st.worker_netns(1)
+    if st.hosts >= 2:
+        check(ns1 != ns2, "two-host mode, yet workers 1 and 2 share network namespace %d" % ns1)
+        check(net_ns_inode(os.getpid()) not in (ns1, ns2),
+              "two-host mode, yet a worker runs in the tests' own network namespace")
+    else:
+        eq(ns1, ns2, "one-host mode: network namespaces of workers 1 and 2")
     name = realm_name()
     sid = w1.register_ok(name)
     n, o = nonce(), obfs()
@@ -83,6 +93,10 @@ def test_connect_across_workers(st):
         _expect_connect_reply(r, ANSWER_ADDRS, n, o, "connect on worker 2")
         check(bg.finished - t1 < 2.0, "connect on worker 2 woke %.2f s after the answer"
               % (bg.finished - t1))
+    if st.hosts >= 2:
+        # worker 2 (host B) talks to Redis on host A over the link between them
+        check(tcp_connected(st.worker_pid(1), st.redis_host, st.redis_port),
+              "worker 2 has no connection to Redis at %s:%d" % (st.redis_host, st.redis_port))
 
 
 @uses(parallel=True, timeout=60)
