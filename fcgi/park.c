@@ -113,12 +113,26 @@ enum park_rc park_write(struct park *p, struct loop *l, const void *data, size_t
     return rc;
 }
 
+enum park_rc park_finish(struct park *p, struct loop *l, const void *data, size_t len)
+{
+    unsigned char small[2048];
+    size_t n = fcgi_frame_stdout_size(len);
+    unsigned char *buf = n + FCGI_FRAME_END_SIZE <= sizeof(small) ? small
+                         : malloc(n + FCGI_FRAME_END_SIZE);
+    if (buf == NULL)
+        return PARK_ERROR;
+    fcgi_frame_stdout(buf, p->request_id, data, len);
+    fcgi_frame_end(buf + n, p->request_id);
+    p->ended = 1;
+    enum park_rc rc = send_or_queue(p, l, buf, n + FCGI_FRAME_END_SIZE);
+    if (buf != small)
+        free(buf);
+    return rc;
+}
+
 enum park_rc park_end(struct park *p, struct loop *l)
 {
-    unsigned char end[FCGI_FRAME_END_SIZE];
-    fcgi_frame_end(end, p->request_id);
-    p->ended = 1;
-    return send_or_queue(p, l, end, sizeof(end));
+    return park_finish(p, l, NULL, 0);
 }
 
 enum park_rc park_on_io(struct park *p, struct loop *l, uint32_t revents)

@@ -44,6 +44,9 @@ void *park_new(struct loop *l, size_t size, int fd, int request_id,
 /* Send len bytes of response as FCGI_STDOUT. */
 enum park_rc park_write(struct park *p, struct loop *l, const void *data, size_t len);
 
+/* Send the last len bytes of the response and its end, in one write. */
+enum park_rc park_finish(struct park *p, struct loop *l, const void *data, size_t len);
+
 /* Send the end of the response (empty STDOUT, END_REQUEST). */
 enum park_rc park_end(struct park *p, struct loop *l);
 

@@ -113,7 +113,11 @@ void request_reply(struct request *r, int status, const char *extra, const char 
     FCGX_PutStr(head, n, r->fcgx.out);
     if (body != NULL)
         FCGX_PutStr(body, (int)strlen(body), r->fcgx.out);
-    FCGX_FFlush(r->fcgx.out);
+    /* No flush here: FCGX_Finish_r (in the next accept) writes the reply,
+     * the end of stdout and END_REQUEST in one write. Detached: the close
+     * is a plain close(2), not libfcgi's shutdown + poll-until-the-proxy-
+     * closes + read (stdin was read to EOF, so nothing is left unread). */
+    FCGX_Detach(&r->fcgx);
 }
 
 int request_detach(struct request *r, int *fd, int *request_id)

@@ -134,18 +134,22 @@ static void waiter_kill(struct waiter *w)
     waiter_release(w);
 }
 
-/* Send the whole response; the waiter goes once it is out. */
+/* Send the whole response in one write; the waiter goes once it is out. */
 static void waiter_reply(struct waiter *w, int status, char *body)
 {
     char head[128];
     int n = http_head(head, sizeof(head), status, "application/json", NULL);
+    size_t blen = body ? strlen(body) : 0;
+    char *all = body && n >= 0 ? malloc((size_t)n + blen) : NULL;
     w->state = W_DONE;
     bus_leave(loop_bus(w->loop), &w->bl);
-    if (body == NULL || n < 0 ||
-        park_write(&w->park, w->loop, head, (size_t)n) == PARK_ERROR ||
-        park_write(&w->park, w->loop, body, strlen(body)) == PARK_ERROR ||
-        park_end(&w->park, w->loop) != PARK_AGAIN)
+    if (all != NULL) {
+        memcpy(all, head, (size_t)n);
+        memcpy(all + n, body, blen);
+    }
+    if (all == NULL || park_finish(&w->park, w->loop, all, (size_t)n + blen) != PARK_AGAIN)
         waiter_kill(w);
+    free(all);
     free(body);
 }
 
