@@ -263,18 +263,38 @@ static void on_end(void *priv, const struct aresult *res)
     }
 }
 
-static void waiter_end(struct waiter *w)
+static void on_peek(void *priv, const struct aresult *res)
+{
+    struct waiter *w = priv;
+    if (!waiter_takes(w, W_WAITING) || res->err || res->n < 1 || !res->items[0].is_int)
+        return;          /* still waiting, or Redis trouble: the deadline decides */
+    if (res->items[0].i == STORE_NO_REALM) {
+        waiter_error(w, 404, "realm_not_found", "realm not registered");
+    } else if (res->items[0].i == STORE_OK && res->n >= 2 && res->items[1].s != NULL) {
+        char *addrs = strndup(res->items[1].s, res->items[1].len);
+        w->recorded = 0;     /* connect_end removed the attempt */
+        if (addrs != NULL)
+            waiter_answer(w, addrs, "answer");
+        free(addrs);
+    }
+}
+
+/* connect_end.lua for this attempt: at the deadline (peek 0), or after a
+ * resubscribe, to take an answer published while nobody listened (peek 1). */
+static void waiter_end(struct waiter *w, int peek)
 {
     char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX];
     waiter_keys(w, key, ev, att, ans);
     const char *keys[3] = { key, att, ans };
-    const char *args[1] = { w->key };
-    if (aredis_script(loop_redis(w->loop), SCRIPT_CONNECT_END, 3, keys, 1, args,
-                      on_end, w) != 0) {
-        waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
+    const char *args[2] = { w->key, "peek" };
+    if (aredis_script(loop_redis(w->loop), SCRIPT_CONNECT_END, 3, keys, peek ? 2 : 1, args,
+                      peek ? on_peek : on_end, w) != 0) {
+        if (!peek)
+            waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
         return;
     }
-    w->state = W_ENDING;
+    if (!peek)
+        w->state = W_ENDING;
     w->pending++;
 }
 
@@ -283,10 +303,10 @@ static void waiter_end(struct waiter *w)
 static void on_active(struct bus_listener *l)
 {
     struct waiter *w = (struct waiter *)((char *)l - offsetof(struct waiter, bl));
-    /* After a resubscribe a WAITING waiter keeps waiting: an answer missed
-     * meanwhile is in Redis, and connect_end returns it at the deadline. */
     if (w->state == W_JOINING)
         waiter_begin(w);
+    else if (w->state == W_WAITING)
+        waiter_end(w, 1);    /* resubscribed: an answer may have come meanwhile */
 }
 
 static void on_message(struct bus_listener *l, const char *msg, size_t len)
@@ -356,7 +376,7 @@ uint64_t waiter_tick(struct loop *l, uint64_t now)
         if (w->deadline > now)
             return w->deadline;
         if (w->state == W_WAITING)
-            waiter_end(w);
+            waiter_end(w, 0);
         else if (w->state == W_JOINING || w->state == W_BEGINNING)
             waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
     }

@@ -284,3 +284,28 @@ def test_bad_configuration_exits():
         check(p.returncode != 0, "%s: exit code 0" % what)
         lines = [ln for ln in p.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
         eq(len(lines), 1, "%s: stderr lines (%r)" % (what, lines))
+
+
+@uses(fresh=True)
+def test_answer_while_subscriber_away(st):
+    """An answer published while the waiting connect's worker had lost its
+    subscriber (pub/sub drops it) still returns at once: on resubscribing,
+    the waiter asks Redis for an answer stored meanwhile, instead of waiting
+    for the 10 s fallback."""
+    api = st.api()
+    name = realm_name()
+    sid = api.register_ok(name, ["203.0.113.5:1"])
+    n, o = nonce(), obfs()
+    w2 = st.api(worker=1)
+    bg = Background(w2.connect, name, None, n, o)
+    wait_until(lambda: st.redis("ZSCORE", "hr:att:" + name, n.lower()) is not None, 5,
+               "the attempt recorded")
+    t0 = time.monotonic()
+    killed = st.redis("CLIENT", "KILL", "TYPE", "pubsub")
+    check(int(killed) >= 1, "no subscriber connection was killed")
+    eq(api.answer(name, n, sid, ["198.51.100.9:9"]).status, 204, "answer")
+    r = bg.wait(12)
+    took = time.monotonic() - t0
+    body = expect_json(r, 200, "connect")
+    eq(body["addresses"], ["198.51.100.9:9"], "the holder's answer, not the stored addresses")
+    check(took < 3, "connect took %.1f s after the subscriber was killed" % took)
