@@ -99,6 +99,27 @@ def test_connect_across_workers(st):
               "worker 2 has no connection to Redis at %s:%d" % (st.redis_host, st.redis_port))
 
 
+@uses()
+def test_answer_on_other_worker_wakes_connect(st):
+    """The other direction: stream and connect on worker 1 (host A), the
+    answer posted to worker 2 (host B) wakes the connect waiting on host A."""
+    w1, w2 = st.api(worker=0), st.api(worker=1)
+    if st.hosts >= 2:
+        check(st.worker_netns(0) != st.worker_netns(1), "two-host mode, yet one namespace")
+    name = realm_name()
+    sid = w1.register_ok(name)
+    n, o = nonce(), obfs()
+    with w1.events(name, sid) as es:
+        bg = Background(w1.connect, name, CLIENT_ADDRS, n, o)
+        ev = es.next_event(3)
+        eq(ev.event, "punch", "event on worker 1")
+        t1 = time.monotonic()
+        eq(w2.answer(name, n, sid, ANSWER_ADDRS).status, 204, "answer on worker 2")
+        _expect_connect_reply(bg.wait(5), ANSWER_ADDRS, n, o, "connect on worker 1")
+        check(bg.finished - t1 < 2.0, "connect on worker 1 woke %.2f s after the answer"
+              % (bg.finished - t1))
+
+
 @uses(parallel=True, timeout=60)
 def test_connect_fallback_after_wait(st):
     """No answer: after 10 s the addresses of the last heartbeat come back."""
