@@ -14,6 +14,8 @@ Phases, each on a stack of its own (Redis + workers + nginx, benchstack.py):
   profile      perf stat (syscalls, context switches per request), perf
                record (where the CPU goes) and callgrind (the worker's own
                code) under heartbeat load.
+  ab           the worker's close fix of ca2f70b: heartbeat with the tree as
+               it is and with ab/close-handshake.patch reversed.
 Prints a table and writes tests/bench/RESULTS.md. Every load is bounded in
 count and time; everything started is stopped by pid.
 """
@@ -41,15 +43,22 @@ os.environ["BENCH_LUA_DIR"] = LUA
 # nginx for the throughput phases: the template's sizes (deploy defaults).
 NGINX_BASE = {"worker_processes": 2}
 # nginx variants for the streams phase, cumulative, at 9,000 streams.
+# A-C undo the template's tuning step by step (each size set in opts
+# replaces every line of the template that sets it), D is the template as
+# it is, E goes further than the template.
 VARIANTS = [
-    ("A", "template: fastcgi_buffer_size 4k (client_header_buffer_size 1k, request_pool_size 4k: nginx defaults)", {}),
-    ("B", "fastcgi_buffer_size 1k", {"fastcgi_buffer_size": "1k"}),
-    ("C", "B + client_header_buffer_size 512", {"fastcgi_buffer_size": "1k", "client_header_buffer_size": "512"}),
-    ("D", "C + request_pool_size 1k", {"fastcgi_buffer_size": "1k", "client_header_buffer_size": "512",
-                                       "request_pool_size": "1k"}),
-    ("E", "D with fastcgi_buffer_size 512", {"fastcgi_buffer_size": "512", "client_header_buffer_size": "512",
-                                             "request_pool_size": "1k"}),
+    ("A", "before the tuning: fastcgi_buffer_size 4k, client_header_buffer_size 1k, request_pool_size 4k "
+          "(nginx defaults)",
+     {"fastcgi_buffer_size": "4k", "client_header_buffer_size": "1k", "request_pool_size": "4k"}),
+    ("B", "A with fastcgi_buffer_size 1k",
+     {"fastcgi_buffer_size": "1k", "client_header_buffer_size": "1k", "request_pool_size": "4k"}),
+    ("C", "B + client_header_buffer_size 512", {"fastcgi_buffer_size": "1k", "client_header_buffer_size": "512",
+                                                "request_pool_size": "4k"}),
+    ("D", "C + request_pool_size 1k: the template as it is (fastcgi_buffer_size 1k on the events/connect "
+          "location, 4k elsewhere; client_header_buffer_size 512; request_pool_size 1k)", {}),
+    ("E", "D with fastcgi_buffer_size 512 everywhere", {"fastcgi_buffer_size": "512"}),
 ]
+TEMPLATE = "D"
 BEST = "E"
 
 T_START = time.monotonic()
@@ -668,13 +677,20 @@ def callgrind(prof, cfg):
         shutil.rmtree(rundir, ignore_errors=True)
 
 
-# -- phase 6: the proposed worker change, A/B -----------------------------------
+# -- phase 6: the worker's close fix (ca2f70b), A/B -------------------------------
+
+# The A/B builds: the tree as it is (the fix applied) and the tree with
+# ab/close-handshake.patch reversed (the worker as it was before the fix).
+AB_APPLIED = "applied"
+AB_BEFORE = "before the fix"
+
 
 def build_pair(patch):
     """One snapshot of the source tree (working tree, no .git, no build dirs),
-    built twice like build-bench: as it is, then with the patch applied, so
-    that both builds differ by the patch only even while others edit the
-    tree. Returns (binary as is, patched binary)."""
+    built twice like build-bench: as it is (the fix applied), then with the
+    patch reversed (before the fix), so that both builds differ by the patch
+    only even while others edit the tree. Returns (binary before the fix,
+    binary as is)."""
     top = os.path.join(REPO, "build-bench", "ab")
     src = os.path.join(top, "src")
     shutil.rmtree(top, ignore_errors=True)
@@ -694,27 +710,29 @@ def build_pair(patch):
             raise RuntimeError("the %s tree does not build: %s" % (name, r.stderr[-300:]))
         return os.path.join(b, "hysteria-realm-fcgi")
 
-    orig = build("as-is")
-    r = subprocess.run(["patch", "-p1", "-i", patch], cwd=src, capture_output=True, text=True)
+    applied = build("applied")
+    r = subprocess.run(["patch", "-R", "-p1", "--no-backup-if-mismatch", "-i", patch], cwd=src,
+                       capture_output=True, text=True)
     if r.returncode != 0:
-        raise RuntimeError("the patch does not apply: %s" % (r.stdout + r.stderr).strip()[:300])
-    return orig, build("patched")
+        raise RuntimeError("the patch does not reverse on this tree (fcgi/request.c changed since ca2f70b?): %s"
+                           % (r.stdout + r.stderr).strip()[:300])
+    return build("before"), applied
 
 
 def phase_ab(R, cfg):
-    patch = os.path.join(HERE, "proposed", "worker-close.patch")
-    out = R.setdefault("ab", {"patch": os.path.relpath(patch, REPO), "runs": []})
+    patch = os.path.join(HERE, "ab", "close-handshake.patch")
+    out = R.setdefault("ab", {"patch": os.path.relpath(patch, REPO), "reversed": True, "runs": []})
     try:
-        orig, patched = build_pair(patch)
+        before, applied = build_pair(patch)
     except (RuntimeError, subprocess.SubprocessError) as e:
         out["error"] = str(e)
         log("A/B skipped: %s" % e)
         return
-    log("built the worker as is and patched, from one snapshot of the tree")
+    log("built the worker as is (fix applied) and with the fix reversed, from one snapshot of the tree")
     real = bs.WORKER
     try:
         for rnd in range(cfg.ab_rounds):
-            for label, binary in (("as is", orig), ("patched", patched)):
+            for label, binary in ((AB_BEFORE, before), (AB_APPLIED, applied)):
                 bs.WORKER = binary
                 for thr in (1, 4):
                     st = bs.Stack(workers=1, worker_args=["--max-realms-per-ip", "0", "--threads", str(thr)],
@@ -919,9 +937,9 @@ def report(R, facts, cfg):
                  "/".join(str(x) for x in r["fds_nginx"]), "/".join(str(x) for x in r["fds_workers"]),
                  r["alive_at_end"]))
         A("")
-        A("nginx variants (cumulative; each is the bench's nginx.conf, i.e. deploy/nginx/local.conf.in with")
+        A("nginx variants (each is the bench's nginx.conf, i.e. deploy/nginx/local.conf.in with")
         A("`worker_processes 2`, `listen ... reuseport backlog=4096`, `fastcgi_pass hysteria_realm` and the")
-        A("`/fixed` location, plus):")
+        A("`/fixed` location, with these sizes; A -> %s adds the template's tuning one step at a time):" % TEMPLATE)
         A("")
         for key, desc, _ in VARIANTS:
             A("- **%s**: %s" % (key, desc))
@@ -1074,10 +1092,17 @@ def summary(R):
         best = [r for r in allr if r["label"].startswith(BEST)]
         if best:
             smax = max(r["per_stream"]["stack"] for r in best)
+            tmpl = [r for r in allr if r["label"] == TEMPLATE]
             base = [r for r in allr if r["label"] == "A"]
+            notes = []
+            if tmpl:
+                notes.append("%.0f B with the template's buffers, variant %s"
+                             % (tmpl[0]["per_stream"]["stack"], TEMPLATE))
+            if base:
+                notes.append("%.0f B before the tuning, variant A" % base[0]["per_stream"]["stack"])
             rows.append(("whole stack < 12 KiB per idle stream", "%.0f B with nginx variant %s%s"
-                         % (smax, BEST, " (%.0f B with the template's buffers)" % base[0]["per_stream"]["stack"]
-                            if base else ""), "met" if smax < 12 * 1024 else "**missed**"))
+                         % (smax, BEST, " (%s)" % "; ".join(notes) if notes else ""),
+                         "met" if smax < 12 * 1024 else "**missed**"))
         pmax = max([p[0] for r in allr for p in r["probes"]] or [0])
         rows.append(("punch within 50 ms with all streams open", "slowest %.1f ms" % pmax,
                      "met" if pmax <= 50 else "**missed**"))
@@ -1093,22 +1118,47 @@ def summary(R):
     return L
 
 
+def ab_labels(ab):
+    """(before, after) build labels of an A/B run: this bench's, or those of a
+    results.json written before the fix was applied (then a proposed patch)."""
+    if ab and not ab.get("reversed") and any(r["build"] == "patched" for r in ab.get("runs", [])):
+        return "as is", "patched"
+    return AB_BEFORE, AB_APPLIED
+
+
+def ab_gain(ab, thr):
+    """Mean req/s (undisturbed runs) after / before the fix at thr threads, or None."""
+    lb, la = ab_labels(ab)
+    a = [r["rps"] for r in ab.get("runs", []) if r["build"] == lb and r["threads"] == thr and not mark(r)]
+    b = [r["rps"] for r in ab.get("runs", []) if r["build"] == la and r["threads"] == thr and not mark(r)]
+    if a and b:
+        return sum(b) / len(b) / (sum(a) / len(a)), sum(a) / len(a), sum(b) / len(b)
+    return None
+
+
 def ab_section(R):
     ab = R.get("ab")
     L = []
     A = L.append
     if not ab:
         return L
-    A("## 6. The proposed worker change, measured (A/B)")
+    lb, la = ab_labels(ab)
+    A("## 6. The worker's close fix (ca2f70b), measured (A/B)")
     A("")
     if ab.get("error"):
         A("Not measured: %s" % ab["error"])
         A("")
         return L
-    A("`%s` (not applied to fcgi/): the bench copies the source tree once to build-bench/ab/src and builds"
-      % ab["patch"])
-    A("it twice, as it is and with the patch, so the two builds differ by the patch only. Heartbeat, 1 worker,")
-    A("wrk -t2 -c32, the two builds alternated; syscalls and context switches per request from perf stat.")
+    if ab.get("reversed"):
+        A("The fix is applied since commit ca2f70b (`fcgi/request.c`, `request_reply()`: `FCGX_Detach` instead of")
+        A("`FCGX_FFlush`, see What limits the numbers). To measure it the bench copies the source tree once to")
+        A("build-bench/ab/src and builds it twice: as it is (**%s**) and with `%s` reversed" % (la, ab["patch"]))
+        A("(`patch -R`: **%s**, libfcgi's close handshake), so the two builds differ by the fix only." % lb)
+    else:
+        A("`%s`: the tree built as it is and with the patch (results of a run made before the fix was applied)."
+          % ab["patch"])
+    A("Heartbeat, 1 worker, wrk -t2 -c32, the two builds alternated; syscalls and context switches per request")
+    A("from perf stat.")
     A("")
     A("| round | build | --threads | req/s | p50 ms | p99 ms | worker syscalls | worker ctx sw | nginx ctx sw | CPU us/req nginx | worker | redis | other |")
     A("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -1119,23 +1169,18 @@ def ab_section(R):
           % (r["round"], r["build"], r["threads"], r["rps"], mark(r), fmt_ms(r["p50_us"]), fmt_ms(r["p99_us"]),
              pr.get("workers", {}).get("syscalls", 0), pr.get("workers", {}).get("ctxsw", 0),
              pr.get("nginx", {}).get("ctxsw", 0), c["nginx"], c["workers"], c["redis"], c["other"]))
-    ratios = []
-    for thr in (1, 4):
-        a = [r["rps"] for r in ab["runs"] if r["build"] == "as is" and r["threads"] == thr and not mark(r)]
-        b = [r["rps"] for r in ab["runs"] if r["build"] == "patched" and r["threads"] == thr and not mark(r)]
-        if a and b:
-            ratios.append((thr, sum(b) / len(b) / (sum(a) / len(a))))
+    ratios = [(thr, g[0]) for thr in (1, 4) for g in [ab_gain(ab, thr)] if g]
 
     def cpu(build, k):
         return median([r["cpu_us"][k] for r in ab["runs"] if r["build"] == build])
     A("")
     A("CPU per heartbeat (medians, the measure least sensitive to other users of the machine): worker")
-    A("%.0f -> %.0f us, nginx %.0f -> %.0f us, Redis %.0f -> %.0f us (as is -> patched)."
-      % (cpu("as is", "workers"), cpu("patched", "workers"), cpu("as is", "nginx"), cpu("patched", "nginx"),
-         cpu("as is", "redis"), cpu("patched", "redis")))
+    A("%.0f -> %.0f us, nginx %.0f -> %.0f us, Redis %.0f -> %.0f us (%s -> %s)."
+      % (cpu(lb, "workers"), cpu(la, "workers"), cpu(lb, "nginx"), cpu(la, "nginx"),
+         cpu(lb, "redis"), cpu(la, "redis"), lb, la))
     if ratios:
-        A("Throughput, patched / as is (mean req/s of the undisturbed runs): %s."
-          % ", ".join("%.2fx with %d thread%s" % (x, t, "s" if t > 1 else "") for t, x in ratios))
+        A("Throughput, %s / %s (mean req/s of the undisturbed runs): %s."
+          % (la, lb, ", ".join("%.2fx with %d thread%s" % (x, t, "s" if t > 1 else "") for t, x in ratios)))
     else:
         A("Throughput: every pair had a disturbed run; no ratio given.")
     A("")
@@ -1210,27 +1255,34 @@ def analysis(R, cfg):
             A("`{}`, key_for builds keys with snprintf, and libfcgi parses the params; malloc/free run through")
             A("all of them.")
         A("")
-        A("**A fix in the worker** (worth having, though it cannot reach the target): `fcgi/request.c`,")
-        A("`request_reply()`: drop the `FCGX_FFlush(r->fcgx.out)` and call `FCGX_Detach(&r->fcgx)` instead")
-        A("(patch: `tests/bench/proposed/worker-close.patch`). Today each short request ends with two writes")
-        A("(the reply, then FCGX_Finish_r's end-of-stdout + END_REQUEST) and libfcgi's graceful close:")
-        A("`shutdown(SHUT_WR)`, `poll()` until nginx has read the reply and closed its end, `read()` = 0,")
-        A("`close()`; the request thread sleeps through nginx's turn. Detached, FCGX_Finish_r writes reply and")
+        ab = R.get("ab") or {}
+        lb, la = ab_labels(ab)
+        A("**The fix in the worker, applied since commit ca2f70b** (worth having, though it cannot reach the")
+        A("target): `fcgi/request.c`, `request_reply()` no longer calls `FCGX_FFlush(r->fcgx.out)` but")
+        A("`FCGX_Detach(&r->fcgx)` (the bench keeps the diff as `tests/bench/ab/close-handshake.patch` and")
+        A("reverses it to measure the worker before the fix). Before it each short request ended with two")
+        A("writes (the reply, then FCGX_Finish_r's end-of-stdout + END_REQUEST) and libfcgi's graceful close:")
+        A("`shutdown(SHUT_WR)`, `poll()` until nginx had read the reply and closed its end, `read()` = 0,")
+        A("`close()`; the request thread slept through nginx's turn. Detached, FCGX_Finish_r writes reply and")
         A("end records in one write and closes with a plain `close()`. It is safe because the worker reads")
         A("stdin to EOF before answering and nginx sends nothing after it, so nothing is left unread (no RST")
-        abr = (R.get("ab") or {}).get("runs", [])
+        abr = ab.get("runs", [])
 
         def abm(build, key):
             return median([r["per_req"].get("workers", {}).get(key, 0) for r in abr
                            if r["build"] == build and r.get("per_req")])
-        if abr and abm("as is", "syscalls"):
+        gains = [(t, g) for t in (1, 4) for g in [ab_gain(ab, t)] if g]
+        if abr and abm(lb, "syscalls"):
             A("on TCP) and nginx still reads the whole reply. Measured in section 6: the worker goes from %.0f to"
-              % abm("as is", "syscalls"))
-            A("%.0f system calls and from %.1f to %.1f context switches per heartbeat."
-              % (abm("patched", "syscalls"), abm("as is", "ctxsw"), abm("patched", "ctxsw")))
+              % abm(lb, "syscalls"))
+            A("%.0f system calls and from %.1f to %.1f context switches per heartbeat%s"
+              % (abm(la, "syscalls"), abm(lb, "ctxsw"), abm(la, "ctxsw"),
+                 "; one worker serves %s the heartbeats per second it served before the fix." % " and ".join(
+                     "%.2fx with %d thread%s" % (g[0], t, "s" if t > 1 else "") for t, g in gains)
+                 if gains else "."))
         else:
             A("on TCP) and nginx still reads the whole reply: 4 system calls and about one context switch")
-            A("less per short request (run the `ab` phase to measure it).")
+            A("less per short request (run the `ab` phase to measure the gain).")
         A("")
         try:
             with open(os.path.join(REPO, "fcgi", "store.c")) as f:
@@ -1264,18 +1316,21 @@ def analysis(R, cfg):
             A("1 worker: %s. A request thread is held from accept to close: through the Redis round trip"
               % ", ".join("%d thread%s %.0f req/s%s" % (t, "s" if t > 1 else "", t1[t]["rps"], mark(t1[t]))
                           for t in sorted(t1)))
-            A("and, today, libfcgi's close handshake, which waits for nginx to close its end. So one worker")
-            A("needs a few threads to keep its share of the two cores busy; past 4 the cores are the limit")
+            A("(before ca2f70b also through libfcgi's close handshake, which waited for nginx to close its end).")
+            top = max(r["rps"] for r in t1.values())
+            enough = min(t for t in t1 if t1[t]["rps"] >= 0.93 * top)
+            A("So one worker")
+            A("needs a few threads to keep its share of the two cores busy; from %d on the cores are the limit"
+              % enough)
             more = [r for r in hb if r["workers"] > 1]
             A("(the differences are then of the size other users of the machine cause). More workers (%s)"
               % ", ".join("%d x %d: %.0f req/s" % (r["workers"], r["threads"], r["rps"]) for r in more))
             A("change little: they share the same cores. `--threads 4`, the default, is used everywhere else.")
-            abr = (R.get("ab") or {}).get("runs", [])
-            a1 = [r["rps"] for r in abr if r["build"] == "as is" and r["threads"] == 1 and not mark(r)]
-            b1 = [r["rps"] for r in abr if r["build"] == "patched" and r["threads"] == 1 and not mark(r)]
-            if a1 and b1:
-                A("Without the close handshake (section 6) one thread gets %.0f req/s instead of %.0f."
-                  % (sum(b1) / len(b1), sum(a1) / len(a1)))
+            g1 = ab_gain(R.get("ab") or {}, 1)
+            if g1:
+                A("Since the close fix (section 6) one thread gets %.0f req/s where it got %.0f with the close"
+                  % (g1[2], g1[1]))
+                A("handshake.")
             A("")
     rv = R.get("rendezvous") or []
     one = {d["workers"]: d for d in rv if d["in_flight"] == 1}
@@ -1291,8 +1346,8 @@ def analysis(R, cfg):
         A("confirmation before connect_begin runs (waiter.c: JOINING -> BEGINNING), one more Redis round")
         A("trip, and unsubscribe afterwards. A possible change (not measured): run connect_begin without")
         A("waiting for the subscribe confirmation and, when it comes, look up `hr:ans` for an answer that")
-        A("was published before it. Smaller: waiter_reply() sends head, body and END_REQUEST as three")
-        A("send() calls; one buffer would be one. Throughput under load is the same CPU limit as above:")
+        A("was published before it. (Since ca2f70b the waiting connect's reply -- head, body and END_REQUEST --")
+        A("goes out in one write, no longer three.) Throughput under load is the same CPU limit as above:")
         A("about %.0f us of CPU per round trip (median, driver included), for two requests through nginx"
           % median([sum(d["cpu_us"][k] for k in ("nginx", "workers", "redis", "client")) for d in rv]))
         A("(the held connect and the answer), four Redis scripts (connect_begin, connect_answer, connect_end,")
@@ -1318,19 +1373,26 @@ def analysis(R, cfg):
         A("client connection's pool and header buffer, the request's pool (request object, parsed headers,")
         A("variables, upstream and FastCGI state, the FastCGI params it sent) and the FastCGI buffer; it is")
         A("per-connection state of nginx itself, so the remaining levers are trimming `fastcgi_params` for")
-        A("the events location or another proxy. `fastcgi_buffer_size 512` is safe for this API: response")
-        A("heads are under 200 bytes; on the unbuffered events/connect routes a larger event (8 IPv6")
-        A("addresses, ~560 bytes) is forwarded in two chunks of the same write burst (checked by hand).")
-        A("`client_header_buffer_size 512` holds the peers' requests (~200 bytes); a longer request head")
-        A("falls back to `large_client_header_buffers`.")
+        A("the events location or another proxy. The template (variant %s, as deploy/nginx/hysteria-realm.conf)"
+          % TEMPLATE)
+        A("sets `fastcgi_buffer_size 1k` on the unbuffered events/connect location: response heads are under")
+        A("200 bytes and the largest event (a punch with 8 long IPv6 addresses, 558 bytes on the wire) passes")
+        A("whole, in one chunk (checked by hand). 512 (variant %s) would save a little more but forwards such"
+          % BEST)
+        A("an event in two pieces. `client_header_buffer_size 512` holds the peers' requests (~200-300 bytes,")
+        A("Authorization included); a longer request head moves to `large_client_header_buffers` (checked by")
+        A("hand with heads of 0.6, 2.3 and 7.3 KB: 200; one header line over 8k is refused with 400, as with")
+        A("nginx's defaults). `request_pool_size 1k` only sets the first block of the request's pool.")
         A("")
         A("The limit on the number of streams is nginx, not the worker: nginx starts closing idle and")
         A("keep-alive connections -- including new connections still waiting for their request -- once fewer")
         A("than 1/16 of `worker_connections` are free, so with the template's `worker_connections 20000` an")
         A("nginx process holds at most 18,750 connections = 9,375 streams, below its 20,000 fds (a first try")
         A("at 19,500 streams over two nginx processes lost ~750 of them that way, `20000 worker_connections are")
-        A("not enough, reusing connections`). The max runs therefore use `worker_connections %d` (drain"
-          % cfg.max_worker_connections)
+        A("not enough, reusing connections`); the template therefore runs 2 nginx processes (18,750 streams")
+        A("together). `worker_connections` above `worker_rlimit_nofile` makes nginx warn at start, and the")
+        A("hard RLIMIT_NOFILE here (20,000) cannot be raised. The max runs accept that warning and use")
+        A("`worker_connections %d` (drain" % cfg.max_worker_connections)
         A("point %d connections = %d streams per nginx process, under the 20,000 fds) and `listen ... reuseport`"
           % (cfg.max_worker_connections * 15 // 16, cfg.max_worker_connections * 15 // 32))
         A("so the kernel spreads connections evenly over the two nginx processes (without it one process")
@@ -1338,7 +1400,7 @@ def analysis(R, cfg):
           % (2 * (cfg.max_worker_connections * 15 // 32), cfg.max_streams))
         A("opened (margin for the uneven hash). One worker holds them all with one fd each. For")
         A("deploy/: size `worker_connections` >= 2 x streams per nginx process x 16/15 and")
-        A("`worker_rlimit_nofile` >= 2 x streams per nginx process (+ a few).")
+        A("`worker_rlimit_nofile` >= `worker_connections` (deploy/nginx/hysteria-realm.conf says so).")
         A("")
         A("Kernel memory is not in the targets but is the largest item: the Slab grows by about %.0f KiB"
           % (median([r["per_stream"]["slab"] for r in sm["variants"] + sm["max"]]) / 1024))

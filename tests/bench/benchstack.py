@@ -218,7 +218,8 @@ def nginx_conf(template, rundir, port, sockets, user, opts):
                          worker may take most of them and hit its fd limit)
       location = /fixed  added (the ceiling)
       fastcgi_buffer_size, client_header_buffer_size, request_pool_size,
-      connection_pool_size: opts, when set
+      connection_pool_size: opts, when set (every line of the template
+                         that sets one, or a line added to the server)
       access_log         'off' when opts['access_log'] is False
       fastcgi_pass       'hysteria_realm' instead of '$hr_upstream' (as in
                          deploy/nginx/hysteria-realm.conf) unless
@@ -245,15 +246,16 @@ def nginx_conf(template, rundir, port, sockets, user, opts):
     sub(r"^(\s*)listen\s+127\.0\.0\.1:%d;" % port, r"\g<1>listen 127.0.0.1:%d reuseport backlog=4096;" % port,
         "listen")
     extra = []
-    for key in ("client_header_buffer_size", "request_pool_size", "connection_pool_size"):
-        if opts.get(key):
+    # a size set in opts replaces every line of the template that sets it
+    # (fastcgi_buffer_size is set for the server and again for the events
+    # location), or is added to the server block when the template has none
+    for key in ("fastcgi_buffer_size", "client_header_buffer_size", "request_pool_size",
+                "connection_pool_size"):
+        if not opts.get(key):
+            continue
+        conf, n = re.subn(r"^(\s*)%s\s+\S+;" % key, r"\g<1>%s %s;" % (key, opts[key]), conf, flags=re.M)
+        if n == 0:
             extra.append("%s %s;" % (key, opts[key]))
-    if opts.get("fastcgi_buffer_size"):
-        if re.search(r"^\s*fastcgi_buffer_size\s+\S+;", conf, flags=re.M):
-            sub(r"^(\s*)fastcgi_buffer_size\s+\S+;",
-                r"\g<1>fastcgi_buffer_size %s;" % opts["fastcgi_buffer_size"], "fastcgi_buffer_size")
-        else:
-            extra.append("fastcgi_buffer_size %s;" % opts["fastcgi_buffer_size"])
     if opts.get("direct_pass", True):
         # as in deploy/nginx/hysteria-realm.conf: the pool by name (the map
         # variable in local.conf.in exists for the tests' pinned ports)
