@@ -19,11 +19,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from common import find_program, free_port, redis_command, wait_until  # noqa: E402,F401
 WORKER = os.environ.get("BENCH_WORKER") or os.path.join(REPO, "build-bench", "hysteria-realm-fcgi")
 
 _live = []
@@ -50,40 +53,6 @@ def raise_nofile():
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def find_program(name):
-    p = shutil.which(name)
-    if p:
-        return p
-    for d in ("/usr/sbin", "/usr/bin", "/sbin", "/usr/local/sbin", "/usr/local/bin"):
-        if os.access(os.path.join(d, name), os.X_OK):
-            return os.path.join(d, name)
-    raise RuntimeError("%s not found" % name)
-
-
-def wait_until(pred, timeout, what, interval=0.02):
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            v = pred()
-            if v:
-                return v
-        except Exception as e:
-            last = e
-        if time.monotonic() >= deadline:
-            raise RuntimeError("timed out after %.1f s waiting for %s%s"
-                               % (timeout, what, (": %s" % last) if last else ""))
-        time.sleep(interval)
 
 
 # -- tiny HTTP and Redis clients ---------------------------------------------
@@ -122,37 +91,6 @@ def http(port, method, path, body=None, auth=None, timeout=10.0):
             rest = rest[n + 2:]
         rest = out
     return status, rest
-
-
-def redis_cmd(port, *args, timeout=5.0):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(out)
-        return _resp(s.makefile("rb"))
-    finally:
-        s.close()
-
-
-def _resp(f):
-    line = f.readline()
-    t, rest = line[:1], line[1:-2]
-    if t == b"+":
-        return rest.decode()
-    if t == b"-":
-        raise RuntimeError("redis: " + rest.decode())
-    if t == b":":
-        return int(rest)
-    if t == b"$":
-        n = int(rest)
-        return None if n < 0 else f.read(n + 2)[:-2].decode("utf-8", "replace")
-    if t == b"*":
-        n = int(rest)
-        return None if n < 0 else [_resp(f) for _ in range(n)]
-    raise RuntimeError("bad redis reply %r" % line)
 
 
 # -- /proc ---------------------------------------------------------------------
@@ -349,7 +287,7 @@ class Stack:
         def ready():
             if self.redis_proc.poll() is not None:
                 raise RuntimeError("redis-server exited; see %s/redis.log" % rdir)
-            return redis_cmd(self.redis_port, "PING") == "PONG"
+            return redis_command(self.redis_port, "PING") == "PONG"
         wait_until(ready, 15, "redis")
 
     def stop_redis(self):
@@ -357,7 +295,7 @@ class Stack:
         self.redis_proc = None
 
     def redis(self, *args):
-        return redis_cmd(self.redis_port, *args)
+        return redis_command(self.redis_port, *args)
 
     # workers
     def start_workers(self, n=None, args=None):
