@@ -198,17 +198,15 @@ static void do_heartbeat(struct call *c, const char *sid)
         return;
     }
     char *json = br == BODY_OK ? body_addresses_json(&addrs) : NULL;
-    char *event = body_heartbeat_event(ttl_s(c));
     struct store_limits lim = limits(c);
-    enum store_status st = event == NULL || (br == BODY_OK && json == NULL)
+    enum store_status st = br == BODY_OK && json == NULL
         ? STORE_UNAVAILABLE
-        : store_heartbeat(c->h->store, c->m.name, sid, json, event, &lim);
+        : store_heartbeat(c->h->store, c->m.name, sid, json, c->h->ttl_event, &lim);
     free(json);
-    free(event);
     if (st == STORE_OK) {
         log_msg(LOG_DEBUG, "heartbeat", "realm=%s session=%s addresses=%s",
                 c->m.name, log_sid(sid), br == BODY_OK ? "replaced" : "kept");
-        reply_owned(c, 200, body_ttl_reply(ttl_s(c)));
+        request_reply(c->r, 200, NULL, c->h->ttl_reply);
     } else if (st == STORE_BAD_SESSION)
         reply_error(c, 401, "invalid_token", "invalid or expired session");
     else
@@ -331,6 +329,33 @@ static void do_connect(struct call *c)
         close(fd);
         waiter_start_free(w);
     }
+}
+
+/* ---- per thread ---- */
+
+int handler_ctx_init(struct handler_ctx *h, const struct config *cfg,
+                     const struct name_matcher *names, struct loop *loop)
+{
+    memset(h, 0, sizeof(*h));
+    h->cfg = cfg;
+    h->names = names;
+    h->loop = loop;
+    h->store = store_new(&cfg->redis);
+    h->ttl_reply = body_ttl_reply(cfg->session_ttl);
+    h->ttl_event = body_heartbeat_event(cfg->session_ttl);
+    if (h->store == NULL || h->ttl_reply == NULL || h->ttl_event == NULL) {
+        handler_ctx_free(h);
+        return -1;
+    }
+    return 0;
+}
+
+void handler_ctx_free(struct handler_ctx *h)
+{
+    store_free(h->store);
+    free(h->ttl_reply);
+    free(h->ttl_event);
+    memset(h, 0, sizeof(*h));
 }
 
 /* ---- dispatch ---- */

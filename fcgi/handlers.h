@@ -20,7 +20,15 @@ struct handler_ctx {
     const struct name_matcher *names;
     struct store *store;
     struct loop *loop;
+    char *ttl_reply;             /* {"ttl":N}\n, the heartbeat reply, made once */
+    char *ttl_event;             /* {"ttl":N}, the heartbeat_ack event data */
 };
+
+/* Fill h for one request thread, with a store of its own. 0, or -1 on out
+ * of memory (h is then freed). */
+int handler_ctx_init(struct handler_ctx *h, const struct config *cfg,
+                     const struct name_matcher *names, struct loop *loop);
+void handler_ctx_free(struct handler_ctx *h);
 
 /* Answer (or hand over) one accepted request. */
 void handle_request(struct handler_ctx *h, struct request *r);

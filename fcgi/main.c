@@ -26,7 +26,6 @@
 #include "name.h"
 #include "request.h"
 #include "scripts.h"
-#include "store.h"
 
 struct worker {
     pthread_t thread;
@@ -55,11 +54,8 @@ static int start_workers(struct worker *ws, long n, const struct config *cfg,
     for (long k = 0; k < n; k++) {
         struct worker *w = &ws[k];
         w->listen_fd = fd;
-        w->ctx.cfg = cfg;
-        w->ctx.names = names;
-        w->ctx.loop = loop;
-        w->ctx.store = store_new(&cfg->redis);
-        if (w->ctx.store == NULL || pthread_create(&w->thread, NULL, worker_main, w) != 0)
+        if (handler_ctx_init(&w->ctx, cfg, names, loop) != 0 ||
+            pthread_create(&w->thread, NULL, worker_main, w) != 0)
             return -1;
         w->started = 1;
     }
@@ -73,7 +69,7 @@ static void stop_workers(struct worker *ws, long n, int fd)
     for (long k = 0; k < n; k++) {
         if (ws[k].started)
             pthread_join(ws[k].thread, NULL);
-        store_free(ws[k].ctx.store);
+        handler_ctx_free(&ws[k].ctx);
     }
 }
 
