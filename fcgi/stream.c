@@ -22,6 +22,7 @@
 #include "bus.h"
 #include "keys.h"
 #include "log.h"
+#include "list.h"
 #include "loop.h"
 #include "park.h"
 #include "sse.h"
@@ -33,7 +34,7 @@
 struct stream {
     struct park park;
     struct bus_listener bl;
-    struct stream *prev, *next;        /* in the loop's list */
+    struct list_link link;             /* in the loop's list */
     struct loop *loop;
     uint64_t expire_at;                /* check the session from then on */
     uint64_t last_write;               /* for keepalives */
@@ -51,8 +52,7 @@ struct stream {
 _Static_assert(offsetof(struct stream, park) == 0, "park first");
 
 struct stream_list {
-    struct stream head;                /* sentinel: only prev/next used */
-    size_t count;
+    struct list all;
 };
 
 static void stream_sync(struct stream *s);
@@ -69,9 +69,9 @@ struct stream_start *stream_start_new(const char *name)
 
 struct stream_list *stream_list_new(void)
 {
-    struct stream_list *sl = calloc(1, sizeof(*sl) + 1);
+    struct stream_list *sl = calloc(1, sizeof(*sl));
     if (sl != NULL)
-        sl->head.prev = sl->head.next = &sl->head;
+        list_init(&sl->all);
     return sl;
 }
 
@@ -82,7 +82,7 @@ void stream_list_free(struct stream_list *sl)
 
 size_t stream_count(const struct stream_list *sl)
 {
-    return sl->count;
+    return sl->all.count;
 }
 
 /* ---- life ---- */
@@ -101,9 +101,7 @@ static void stream_kill(struct stream *s)
         return;
     bus_leave(loop_bus(s->loop), &s->bl);
     park_close(&s->park, s->loop);
-    s->prev->next = s->next;
-    s->next->prev = s->prev;
-    sl->count--;
+    list_remove(&sl->all, &s->link);
     s->dead = 1;
     log_msg(LOG_DEBUG, "stream_closed", "realm=%s session=%s", s->name, log_sid(s->sid));
     stream_release(s);
@@ -335,11 +333,7 @@ void stream_open(struct loop *l, struct stream_start *st)
     s->expire_at = loop_now_ms() + (st->pttl_ms > 0 ? (uint64_t)st->pttl_ms : 0);
     s->bl.on_active = on_active;
     s->bl.on_message = on_message;
-    s->prev = sl->head.prev;
-    s->next = &sl->head;
-    sl->head.prev->next = s;
-    sl->head.prev = s;
-    sl->count++;
+    list_append(&sl->all, &s->link);
     free(st);
     /* nginx holds a response head until body bytes follow it: a comment
      * gets the head to the peer now, which waits for it. */
@@ -355,8 +349,9 @@ void stream_tick(struct loop *l, uint64_t now)
 {
     struct stream_list *sl = loop_streams(l);
     uint64_t ka = (uint64_t)loop_config(l)->keepalive * 1000;
-    for (struct stream *s = sl->head.next, *next; s != &sl->head; s = next) {
-        next = s->next;
+    for (struct list_link *e = list_first(&sl->all), *next; e != NULL; e = next) {
+        struct stream *s = list_entry(e, struct stream, link);
+        next = list_next(&sl->all, e);
         if (s->ending)
             continue;
         if (s->need_sync || (now >= s->expire_at && !s->reading)) {
@@ -374,8 +369,9 @@ void stream_tick(struct loop *l, uint64_t now)
 void stream_close_all(struct loop *l)
 {
     struct stream_list *sl = loop_streams(l);
-    while (sl->head.next != &sl->head) {
-        struct stream *s = sl->head.next;
+    struct list_link *e;
+    while ((e = list_first(&sl->all)) != NULL) {
+        struct stream *s = list_entry(e, struct stream, link);
         if (!s->ending)
             park_end(&s->park, l);
         stream_kill(s);

@@ -20,6 +20,7 @@
 #include "http.h"
 #include "keys.h"
 #include "log.h"
+#include "list.h"
 #include "loop.h"
 #include "park.h"
 #include "status.h"
@@ -32,7 +33,7 @@ enum waiter_state { W_JOINING, W_BEGINNING, W_WAITING, W_ENDING, W_DONE };
 struct waiter {
     struct park park;
     struct bus_listener bl;
-    struct waiter *prev, *next;
+    struct list_link link;             /* in the loop's list */
     struct loop *loop;
     uint64_t deadline;
     enum waiter_state state;
@@ -50,8 +51,7 @@ struct waiter {
 _Static_assert(offsetof(struct waiter, park) == 0, "park first");
 
 struct waiter_list {
-    struct waiter head;
-    size_t count;
+    struct list all;
 };
 
 struct waiter_start *waiter_start_new(const char *name)
@@ -72,9 +72,9 @@ void waiter_start_free(struct waiter_start *w)
 
 struct waiter_list *waiter_list_new(void)
 {
-    struct waiter_list *wl = calloc(1, sizeof(*wl) + 1);
+    struct waiter_list *wl = calloc(1, sizeof(*wl));
     if (wl != NULL)
-        wl->head.prev = wl->head.next = &wl->head;
+        list_init(&wl->all);
     return wl;
 }
 
@@ -85,7 +85,7 @@ void waiter_list_free(struct waiter_list *wl)
 
 size_t waiter_count(const struct waiter_list *wl)
 {
-    return wl->count;
+    return wl->all.count;
 }
 
 /* ---- life ---- */
@@ -126,9 +126,7 @@ static void waiter_kill(struct waiter *w)
     attempt_forget(w);
     bus_leave(loop_bus(w->loop), &w->bl);
     park_close(&w->park, w->loop);
-    w->prev->next = w->next;
-    w->next->prev = w->prev;
-    wl->count--;
+    list_remove(&wl->all, &w->link);
     w->dead = 1;
     w->state = W_DONE;
     waiter_release(w);
@@ -356,11 +354,7 @@ void waiter_open(struct loop *l, struct waiter_start *st)
     w->deadline = loop_now_ms() + (uint64_t)loop_config(l)->connect_wait * 1000;
     w->bl.on_active = on_active;
     w->bl.on_message = on_message;
-    w->prev = wl->head.prev;
-    w->next = &wl->head;
-    wl->head.prev->next = w;
-    wl->head.prev = w;
-    wl->count++;
+    list_append(&wl->all, &w->link);
     loop_wake_at(l, w->deadline);
     /* With Redis away the attempt cannot be recorded: say so now, not in 10 s. */
     if (!aredis_ready(loop_redis(l)) || !bus_ready(loop_bus(l)) ||
@@ -371,8 +365,9 @@ void waiter_open(struct loop *l, struct waiter_start *st)
 uint64_t waiter_tick(struct loop *l, uint64_t now)
 {
     struct waiter_list *wl = loop_waiters(l);
-    for (struct waiter *w = wl->head.next, *next; w != &wl->head; w = next) {
-        next = w->next;
+    for (struct list_link *e = list_first(&wl->all), *next; e != NULL; e = next) {
+        struct waiter *w = list_entry(e, struct waiter, link);
+        next = list_next(&wl->all, e);
         if (w->deadline > now)
             return w->deadline;
         if (w->state == W_WAITING)
@@ -386,8 +381,9 @@ uint64_t waiter_tick(struct loop *l, uint64_t now)
 void waiter_close_all(struct loop *l)
 {
     struct waiter_list *wl = loop_waiters(l);
-    while (wl->head.next != &wl->head) {
-        struct waiter *w = wl->head.next;
+    struct list_link *e;
+    while ((e = list_first(&wl->all)) != NULL) {
+        struct waiter *w = list_entry(e, struct waiter, link);
         if (w->state != W_DONE)
             waiter_error(w, 503, "shutting_down", "the worker is stopping");
         waiter_kill(w);
