@@ -40,23 +40,24 @@ struct aredis {
     uint64_t retry_at;           /* when IDLE: next connect attempt */
     uint64_t retry_ms;           /* current back-off */
     unsigned pending;            /* calls sent and not yet answered */
+    unsigned gen;                /* connection number: replies of older ones do not count */
+    int want_write;              /* commands wait in hiredis's buffer (commands mode) */
+    int drop_asked;              /* a fatal error reply: drop after this read */
+    uint64_t last_attempt;       /* when the last connect started */
     uint64_t progress_at;        /* last reply, or the first call after a quiet spell */
     int logged_down;             /* "redis unreachable" said once per outage */
 };
 
-/* A call in flight, kept so that a NOSCRIPT reply can be sent again as EVAL. */
+/* A call in flight: the owner's callback, and which connection sent it. */
 struct call {
     struct aredis *a;
     aredis_fn *cb;
     void *priv;
-    int script;                  /* script id, or -1 for a plain command */
-    int argc;
-    char **argv;
-    size_t *lens;
+    unsigned gen;                /* a->gen when sent */
 };
 
 static void conn_schedule_retry(struct aredis *a);
-static int call_send(struct call *c);
+static void conn_start(struct aredis *a);
 
 /* ---- the adapter: five hooks onto loop_io ---- */
 
@@ -69,14 +70,32 @@ static void ev_update(struct aredis *a, uint32_t add, uint32_t del)
 
 static void ev_add_read(void *p) { ev_update(p, EPOLLIN, 0); }
 static void ev_del_read(void *p) { ev_update(p, 0, EPOLLIN); }
-static void ev_add_write(void *p) { ev_update(p, EPOLLOUT, 0); }
-static void ev_del_write(void *p) { ev_update(p, 0, EPOLLOUT); }
+
+/* A ready command connection writes at the end of the loop turn
+ * (aredis_flush), so every call of the turn goes out in one write with no
+ * epoll change; EPOLLOUT is asked for only when the socket is full. */
+static void ev_add_write(void *p)
+{
+    struct aredis *a = p;
+    if (a->mode == AREDIS_COMMANDS && a->state == CONN_READY)
+        a->want_write = 1;
+    else
+        ev_update(a, EPOLLOUT, 0);
+}
+
+static void ev_del_write(void *p)
+{
+    struct aredis *a = p;
+    a->want_write = 0;
+    ev_update(a, 0, EPOLLOUT);
+}
 
 static void ev_cleanup(void *p)
 {
     struct aredis *a = p;
     loop_io_set(a->loop, &a->io, 0);
     a->io.fd = -1;
+    a->want_write = 0;
 }
 
 static void on_io(struct loop_io *io, uint32_t revents)
@@ -89,6 +108,20 @@ static void on_io(struct loop_io *io, uint32_t revents)
     /* HandleRead may have freed the context (disconnect). */
     if (a->ac != NULL && (revents & EPOLLOUT))
         redisAsyncHandleWrite(a->ac);
+    if (a->drop_asked)
+        aredis_drop(a);
+}
+
+void aredis_flush(struct aredis *a)
+{
+    if (a == NULL || a->ac == NULL || !a->want_write)
+        return;
+    a->want_write = 0;
+    redisAsyncHandleWrite(a->ac);
+    if (a->ac != NULL && a->want_write)
+        ev_update(a, EPOLLOUT, 0);     /* the socket is full: wait for it */
+    if (a->drop_asked)
+        aredis_drop(a);
 }
 
 static void adapter_attach(struct aredis *a)
@@ -102,6 +135,7 @@ static void adapter_attach(struct aredis *a)
     a->io.fd = a->ac->c.fd;
     a->io.events = 0;
     a->io.on_io = on_io;
+    a->want_write = 0;
     /* Writable means the non-blocking connect finished (or failed). */
     ev_update(a, EPOLLIN | EPOLLOUT, 0);
 }
@@ -109,10 +143,9 @@ static void adapter_attach(struct aredis *a)
 /* ---- results ---- */
 
 static void result_from_reply(const redisReply *r, struct aresult *res,
-                              struct aitem *one, struct aitem **many)
+                              struct aitem *one, struct aitem *many, size_t nmany)
 {
     memset(res, 0, sizeof(*res));
-    *many = NULL;
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
         res->err = 1;
         return;
@@ -126,36 +159,34 @@ static void result_from_reply(const redisReply *r, struct aresult *res,
         res->items = one;
         return;
     }
-    if (r->elements > 0 && (*many = calloc(r->elements, sizeof(**many))) == NULL) {
-        res->err = 1;
-        return;
-    }
-    for (size_t k = 0; k < r->elements; k++) {
+    size_t n = r->elements < nmany ? r->elements : nmany;
+    for (size_t k = 0; k < n; k++) {
         const redisReply *e = r->element[k];
-        (*many)[k].is_int = e->type == REDIS_REPLY_INTEGER;
-        (*many)[k].i = e->integer;
-        (*many)[k].s = (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) ? e->str : NULL;
-        (*many)[k].len = (*many)[k].s ? e->len : 0;
+        many[k].is_int = e->type == REDIS_REPLY_INTEGER;
+        many[k].i = e->integer;
+        many[k].s = (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS) ? e->str : NULL;
+        many[k].len = many[k].s ? e->len : 0;
     }
-    res->n = r->elements;
-    res->items = *many;
+    res->n = n;
+    res->items = many;
 }
 
 /* ---- calls ---- */
 
-static void call_free(struct call *c)
+/* Errors after which this connection is no use: a demoted primary
+ * (READONLY), one still loading its data, a replica cut off from its
+ * primary, or a Redis that lost our functions. Reconnecting (through DNS,
+ * a virtual address or a moved socket path) finds the right one. */
+static int is_fatal_error(const redisReply *r)
 {
-    for (int k = 0; k < c->argc; k++)
-        free(c->argv[k]);
-    free(c->argv);
-    free(c->lens);
-    free(c);
-}
-
-static int is_noscript(const redisReply *r)
-{
-    return r != NULL && r->type == REDIS_REPLY_ERROR && r->str != NULL &&
-           strncmp(r->str, "NOSCRIPT", 8) == 0;
+    static const char *const fatal[] = { "READONLY", "LOADING", "MASTERDOWN",
+                                         "ERR Function not found", "NOSCRIPT" };
+    if (r == NULL || r->type != REDIS_REPLY_ERROR || r->str == NULL)
+        return 0;
+    for (size_t k = 0; k < sizeof(fatal) / sizeof(fatal[0]); k++)
+        if (strncmp(r->str, fatal[k], strlen(fatal[k])) == 0)
+            return 1;
+    return 0;
 }
 
 static void call_done(redisAsyncContext *ac, void *reply, void *priv)
@@ -165,101 +196,58 @@ static void call_done(redisAsyncContext *ac, void *reply, void *priv)
     const redisReply *r = reply;
     (void)ac;
 
-    a->pending--;
-    a->progress_at = loop_now_ms();
-    if (c->script >= 0 && is_noscript(r) && strcmp(c->argv[0], "EVALSHA") == 0) {
-        const struct script *s = scripts_get((enum script_id)c->script);
-        char *body = malloc(s->len + 1);
-        if (body != NULL) {
-            memcpy(body, s->body, s->len + 1);
-            free(c->argv[0]);
-            free(c->argv[1]);
-            c->argv[0] = strdup("EVAL");
-            c->lens[0] = 4;
-            c->argv[1] = body;
-            c->lens[1] = s->len;
-            if (c->argv[0] != NULL && call_send(c) == 0)
-                return;
-        }
+    if (c->gen == a->gen && a->pending > 0) {
+        a->pending--;
+        a->progress_at = loop_now_ms();
     }
-    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+    if (r != NULL && r->type == REDIS_REPLY_ERROR) {
         log_msg(LOG_WARN, "redis_error", "reply=\"%.*s\"", (int)r->len, r->str);
+        if (is_fatal_error(r))
+            a->drop_asked = 1;       /* after this read: hiredis is in a callback */
+    }
     if (c->cb != NULL) {
         struct aresult res;
-        struct aitem one, *many;
-        result_from_reply(r, &res, &one, &many);
+        struct aitem one, many[AREDIS_ITEMS_MAX];
+        result_from_reply(r, &res, &one, many, AREDIS_ITEMS_MAX);
         c->cb(c->priv, &res);
-        free(many);
     }
-    call_free(c);
+    free(c);
 }
 
-static int call_send(struct call *c)
+static int call_send(struct aredis *a, int argc, const char **argv, const size_t *lens,
+                     aredis_fn *cb, void *priv)
 {
-    struct aredis *a = c->a;
-    if (a->state != CONN_READY || a->ac == NULL)
+    /* Redis was away: a request tries it again now rather than wait for
+     * the back-off (at most one attempt per RETRY_FIRST_MS). A Redis that
+     * refuses fails the call at once; one that is back serves it after
+     * the handshake. */
+    if (a->state == CONN_IDLE && a->ac == NULL && a->mode == AREDIS_COMMANDS &&
+        loop_now_ms() - a->last_attempt >= RETRY_FIRST_MS)
+        conn_start(a);
+    if (a->state == CONN_IDLE || a->ac == NULL)
         return -1;
-    if (redisAsyncCommandArgv(a->ac, call_done, c, c->argc,
-                              (const char **)c->argv, c->lens) != REDIS_OK)
+    struct call *c = malloc(sizeof(*c));
+    if (c == NULL) {
+        log_msg(LOG_ERROR, "out_of_memory", "what=redis_call");
         return -1;
-    if (a->pending++ == 0)
-        a->progress_at = loop_now_ms();
-    return 0;
-}
-
-static struct call *call_new(struct aredis *a, int argc, aredis_fn *cb, void *priv)
-{
-    struct call *c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return NULL;
+    }
     c->a = a;
     c->cb = cb;
     c->priv = priv;
-    c->script = -1;
-    c->argv = calloc((size_t)argc, sizeof(*c->argv));
-    c->lens = calloc((size_t)argc, sizeof(*c->lens));
-    if (c->argv == NULL || c->lens == NULL) {
-        free(c->argv);
-        free(c->lens);
+    c->gen = a->gen;
+    if (redisAsyncCommandArgv(a->ac, call_done, c, argc, argv, lens) != REDIS_OK) {
         free(c);
-        return NULL;
-    }
-    c->argc = argc;
-    return c;
-}
-
-static int call_set(struct call *c, int k, const char *s)
-{
-    c->lens[k] = strlen(s);
-    c->argv[k] = strdup(s);
-    return c->argv[k] == NULL ? -1 : 0;
-}
-
-static int call_go(struct call *c)
-{
-    for (int k = 0; k < c->argc; k++)
-        if (c->argv[k] == NULL) {
-            call_free(c);
-            return -1;
-        }
-    if (call_send(c) != 0) {
-        call_free(c);
         return -1;
     }
+    if (a->pending++ == 0)
+        a->progress_at = loop_now_ms();
     return 0;
 }
 
 int aredis_command(struct aredis *a, int argc, const char *const *argv,
                    aredis_fn *cb, void *priv)
 {
-    if (a->state != CONN_READY)
-        return -1;
-    struct call *c = call_new(a, argc, cb, priv);
-    if (c == NULL)
-        return -1;
-    for (int k = 0; k < argc; k++)
-        call_set(c, k, argv[k]);
-    return call_go(c);
+    return call_send(a, argc, (const char **)argv, NULL, cb, priv);
 }
 
 int aredis_script(struct aredis *a, enum script_id id,
@@ -267,22 +255,20 @@ int aredis_script(struct aredis *a, enum script_id id,
                   int nargs, const char *const *args,
                   aredis_fn *cb, void *priv)
 {
+    const char *argv[AREDIS_ARGS_MAX];
     char nk[16];
-    if (a->state != CONN_READY)
+    int argc = 3 + nkeys + nargs;
+    if (argc > AREDIS_ARGS_MAX)
         return -1;
-    struct call *c = call_new(a, 3 + nkeys + nargs, cb, priv);
-    if (c == NULL)
-        return -1;
-    c->script = (int)id;
     snprintf(nk, sizeof(nk), "%d", nkeys);
-    call_set(c, 0, "EVALSHA");
-    call_set(c, 1, scripts_get(id)->sha);
-    call_set(c, 2, nk);
+    argv[0] = "FCALL";
+    argv[1] = scripts_get(id)->function;
+    argv[2] = nk;
     for (int k = 0; k < nkeys; k++)
-        call_set(c, 3 + k, keys[k]);
+        argv[3 + k] = keys[k];
     for (int k = 0; k < nargs; k++)
-        call_set(c, 3 + nkeys + k, args[k]);
-    return call_go(c);
+        argv[3 + nkeys + k] = args[k];
+    return call_send(a, argc, argv, NULL, cb, priv);
 }
 
 /* ---- subscriber ---- */
@@ -342,16 +328,22 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         conn_lost(a);
 }
 
+/* The type is hiredis's callback type: ac cannot be const. */
+// cppcheck-suppress constParameter
 static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct aredis *a = priv;
     const redisReply *r = reply;
-    (void)ac;
-    a->pending--;
+    if (ac != a->ac)
+        return;              /* a connection already dropped */
+    if (a->pending > 0)
+        a->pending--;
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        if (r != NULL)
+        if (r != NULL) {
             log_msg(LOG_WARN, "redis_handshake_failed", "reply=\"%.*s\"", (int)r->len, r->str);
-        return;   /* the connection is dropped by tick or already gone */
+            a->drop_asked = 1;
+        }
+        return;
     }
     if (a->state != CONN_CONNECTING)
         return;
@@ -361,12 +353,13 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
         log_msg(LOG_INFO, "redis_reconnected", "mode=%s",
                 a->mode == AREDIS_SUBSCRIBER ? "subscriber" : "commands");
     a->logged_down = 0;
-    a->hooks.on_ready(a->hooks.priv);
+    if (a->hooks.on_ready != NULL)
+        a->hooks.on_ready(a->hooks.priv);
 }
 
-static void handshake_send(struct aredis *a, int argc, const char **argv)
+static void handshake_send(struct aredis *a, int argc, const char **argv, const size_t *lens)
 {
-    if (redisAsyncCommandArgv(a->ac, on_handshake, a, argc, argv, NULL) == REDIS_OK)
+    if (redisAsyncCommandArgv(a->ac, on_handshake, a, argc, argv, lens) == REDIS_OK)
         a->pending++;
 }
 
@@ -386,23 +379,39 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     }
     a->progress_at = loop_now_ms();
+}
+
+/* AUTH, SELECT, our functions and a PING, queued in hiredis before the
+ * connect completes: calls made meanwhile follow them in order. */
+static void handshake_begin(struct aredis *a)
+{
     if (a->target->password != NULL) {
         const char *argv[2] = { "AUTH", a->target->password };
-        handshake_send(a, 2, argv);
+        handshake_send(a, 2, argv, NULL);
     }
     if (a->target->db != 0 && a->mode == AREDIS_COMMANDS) {
         char db[16];
         snprintf(db, sizeof(db), "%d", a->target->db);
         const char *argv[2] = { "SELECT", db };
-        handshake_send(a, 2, argv);
+        handshake_send(a, 2, argv, NULL);
+    }
+    if (a->mode == AREDIS_COMMANDS) {
+        /* Our functions, before any call: a Redis that lost its data (no
+         * persistence) or was replaced gets them back here. */
+        size_t len;
+        const char *lib = scripts_library(&len);
+        const char *argv[4] = { "FUNCTION", "LOAD", "REPLACE", lib };
+        const size_t lens[4] = { 8, 4, 7, len };
+        handshake_send(a, 4, argv, lens);
     }
     const char *ping[1] = { "PING" };
-    handshake_send(a, 1, ping);
+    handshake_send(a, 1, ping, NULL);
 }
 
 static void conn_start(struct aredis *a)
 {
     const struct redis_target *t = a->target;
+    a->last_attempt = loop_now_ms();
     a->ac = t->path != NULL ? redisAsyncConnectUnix(t->path)
                             : redisAsyncConnect(t->host, t->port);
     if (a->ac == NULL || a->ac->err) {
@@ -419,10 +428,13 @@ static void conn_start(struct aredis *a)
     a->ac->data = a;
     a->state = CONN_CONNECTING;
     a->pending = 0;
+    a->gen++;
+    a->drop_asked = 0;
     a->progress_at = loop_now_ms();
     adapter_attach(a);
     redisAsyncSetConnectCallback(a->ac, on_connect);
     redisAsyncSetDisconnectCallback(a->ac, on_disconnect);
+    handshake_begin(a);
 }
 
 static void conn_schedule_retry(struct aredis *a)
@@ -451,6 +463,7 @@ struct aredis *aredis_new(struct loop *l, const struct redis_target *t,
 
 void aredis_drop(struct aredis *a)
 {
+    a->drop_asked = 0;
     if (a->ac == NULL)
         return;
     log_msg(LOG_WARN, "redis_dropped", "mode=%s pending=%u",

@@ -9,7 +9,12 @@
  * owner through on_ready / on_lost. hiredis 0.14 has no command timeouts:
  * aredis_tick() drops a connection whose oldest call has waited more than
  * AREDIS_CALL_TIMEOUT_MS, which fails every pending call, so nothing waits
- * forever on a Redis that stopped answering.
+ * forever on a Redis that stopped answering. A reply that says the server
+ * is the wrong one (-READONLY, -LOADING, -MASTERDOWN, a missing function)
+ * drops the connection too, and the next one finds the right server.
+ *
+ * Calls are pipelined: the command connection buffers what a loop turn
+ * asks and writes it all in aredis_flush(), at the end of the turn.
  */
 #ifndef RR_AREDIS_H
 #define RR_AREDIS_H
@@ -19,7 +24,9 @@
 #include "config.h"
 #include "scripts.h"
 
-#define AREDIS_CALL_TIMEOUT_MS 3000
+#define AREDIS_CALL_TIMEOUT_MS 1000
+#define AREDIS_ITEMS_MAX 32          /* array elements passed on to a callback */
+#define AREDIS_ARGS_MAX 24           /* words of one command */
 
 struct loop;
 struct aredis;
@@ -64,12 +71,14 @@ int aredis_ready(const struct aredis *a);
 /* Reconnect when due, and drop a connection whose calls stopped moving. */
 void aredis_tick(struct aredis *a, uint64_t now);
 
+/* Write what the calls of this loop turn buffered. */
+void aredis_flush(struct aredis *a);
+
 /* Drop the connection now (its pending calls fail) and reconnect later. */
 void aredis_drop(struct aredis *a);
 
-/* EVALSHA script id with keys and args, falling back to EVAL once on
- * NOSCRIPT. cb may be NULL (fire and forget). 0, or -1 when not connected
- * (cb is then not called). */
+/* FCALL the function of script id with keys and args. cb may be NULL
+ * (fire and forget). 0, or -1 when not connected (cb is then not called). */
 int aredis_script(struct aredis *a, enum script_id id,
                   int nkeys, const char *const *keys,
                   int nargs, const char *const *args,

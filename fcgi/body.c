@@ -42,12 +42,14 @@ static const char *body_json_error(enum json_tokener_error e)
 /* Parse the len bytes at buf as exactly one JSON value (white space may
  * follow). The value, or NULL with a reason in err. */
 static struct json_object *body_parse_value(const char *buf, size_t len,
-                                            char *err, size_t errlen)
+                                            char *err, size_t errlen,
+                                            enum body_result *fail)
 {
     struct json_tokener *tok;
     struct json_object *v = NULL;
     enum json_tokener_error e;
 
+    *fail = BODY_BAD;
     if (buf == NULL || len > RR_BODY_MAX || body_is_blank(buf, len)) {
         snprintf(err, errlen, len > RR_BODY_MAX ? "body too large" : "empty body");
         return NULL;
@@ -55,12 +57,17 @@ static struct json_object *body_parse_value(const char *buf, size_t len,
     tok = json_tokener_new_ex(BODY_DEPTH);
     if (tok == NULL) {
         snprintf(err, errlen, "out of memory");
+        *fail = BODY_NOMEM;
         return NULL;
     }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     v = json_tokener_parse_ex(tok, buf, (int)len);
     e = json_tokener_get_error(tok);
     if (v == NULL || e != json_tokener_success) {
+        /* json-c 0.16 has no error code for memory: a failure with no
+         * parse error is an allocation that failed. */
+        if (v == NULL && e == json_tokener_success)
+            *fail = BODY_NOMEM;
         snprintf(err, errlen, "invalid JSON: %s", body_json_error(e));
         json_object_put(v);
         v = NULL;
@@ -76,9 +83,10 @@ static struct json_object *body_parse_value(const char *buf, size_t len,
 
 /* Parse the body as a JSON object. The object, or NULL with err set. */
 static struct json_object *body_parse_object(const char *buf, size_t len,
-                                             char *err, size_t errlen)
+                                             char *err, size_t errlen,
+                                             enum body_result *fail)
 {
-    struct json_object *v = body_parse_value(buf, len, err, errlen);
+    struct json_object *v = body_parse_value(buf, len, err, errlen, fail);
 
     if (v != NULL && !json_object_is_type(v, json_type_object)) {
         snprintf(err, errlen, "invalid JSON: the body must be an object");
@@ -155,11 +163,11 @@ enum body_result body_parse_addresses(const char *buf, size_t len,
                                       struct addr_list *out,
                                       char *err, size_t errlen)
 {
-    struct json_object *root = body_parse_object(buf, len, err, errlen);
     enum body_result r;
+    struct json_object *root = body_parse_object(buf, len, err, errlen, &r);
 
     if (root == NULL)
-        return BODY_BAD;
+        return r;
     r = body_get_addresses(root, 1, out, err, errlen);
     json_object_put(root);
     return r;
@@ -175,9 +183,9 @@ enum body_result body_parse_heartbeat(const char *buf, size_t len,
 
     if (buf == NULL || body_is_blank(buf, len))
         return BODY_ABSENT;
-    root = body_parse_object(buf, len, err, errlen);
+    root = body_parse_object(buf, len, err, errlen, &r);
     if (root == NULL)
-        return BODY_BAD;
+        return r;
     r = body_get_addresses(root, 0, out, err, errlen);
     json_object_put(root);
     return r;
@@ -207,11 +215,12 @@ enum body_result body_parse_connect(const char *buf, size_t len,
                                     struct connect_body *out,
                                     char *err, size_t errlen)
 {
-    struct json_object *root = body_parse_object(buf, len, err, errlen);
-    enum body_result r = BODY_BAD;
+    enum body_result r;
+    struct json_object *root = body_parse_object(buf, len, err, errlen, &r);
 
     if (root == NULL)
-        return BODY_BAD;
+        return r;
+    r = BODY_BAD;
     if (body_get_addresses(root, 1, &out->addrs, err, errlen) == BODY_OK
         && body_get_hex(root, "nonce", RR_NONCE_HEX, out->nonce, err, errlen) == 0
         && body_get_hex(root, "obfs", RR_OBFS_HEX, out->obfs, err, errlen) == 0)
@@ -225,11 +234,12 @@ int body_addresses_parse_json(const char *json, struct addr_list *out)
 {
     char err[128];
     struct json_object *arr;
+    enum body_result why;
     int rc;
 
     if (json == NULL)
         return -1;
-    arr = body_parse_value(json, strlen(json), err, sizeof err);
+    arr = body_parse_value(json, strlen(json), err, sizeof err, &why);
     if (arr == NULL)
         return -1;
     rc = body_fill_list(arr, out, err, sizeof err);
@@ -349,10 +359,11 @@ static char *body_punch(const char *addrs_json, const char *nonce,
 {
     char err[128];
     struct json_object *o, *arr;
+    enum body_result why;
 
     if (addrs_json == NULL)
         return NULL;
-    arr = body_parse_value(addrs_json, strlen(addrs_json), err, sizeof err);
+    arr = body_parse_value(addrs_json, strlen(addrs_json), err, sizeof err, &why);
     if (arr == NULL || !json_object_is_type(arr, json_type_array)) {
         json_object_put(arr);
         return NULL;

@@ -24,7 +24,8 @@ struct connect_body {
 enum body_result {
     BODY_OK = 0,
     BODY_ABSENT = 1,     /* heartbeat only: empty body, "{}" or no "addresses": keep stored ones */
-    BODY_BAD = -1        /* err holds a one-line reason for the 400 message */
+    BODY_BAD = -1,       /* err holds a one-line reason for the 400 message */
+    BODY_NOMEM = -2      /* out of memory while parsing: a 503, never a 400 */
 };
 
 /* {"addresses":[...]} for register and connect answer: addresses required.

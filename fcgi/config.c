@@ -65,7 +65,13 @@ static const struct cfg_row cfg_table[] = {
     { "listen", "HYSTERIA_REALM_LISTEN", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(listen),
       "FastCGI socket: /path, unix:/path, host:port or :port; default: fd 0" },
     { "threads", "HYSTERIA_REALM_THREADS", CFG_NUMBER, "4", 1, 256,
-      CFG_FIELD(threads), "threads for short requests" },
+      CFG_FIELD(threads), "ignored: one event loop serves every request (kept for old command lines)" },
+    { "max-held", "HYSTERIA_REALM_MAX_HELD", CFG_NUMBER, "0", 0, CFG_NUMBER_MAX,
+      CFG_FIELD(max_held), "event streams + waiting connects per worker, past it 503; 0 = no cap but descriptors" },
+    { "fcgi-timeout", "HYSTERIA_REALM_FCGI_TIMEOUT", CFG_NUMBER, "5", 1, 300,
+      CFG_FIELD(fcgi_timeout), "seconds a FastCGI connection may take to send a request" },
+    { "fcgi-allow", "HYSTERIA_REALM_FCGI_ALLOW", CFG_STRING, "127.0.0.0/8,::1", 0, 0,
+      CFG_FIELD(fcgi_allow), "peers allowed to connect to a TCP --listen (IPs, CIDR blocks)" },
     { "session-ttl", "HYSTERIA_REALM_SESSION_TTL", CFG_NUMBER, "60", 1, 86400,
       CFG_FIELD(session_ttl), "session lifetime in seconds" },
     { "connect-wait", "HYSTERIA_REALM_CONNECT_WAIT", CFG_NUMBER, "10", 1, 60,
@@ -334,6 +340,12 @@ static int cfg_finish(struct config *cfg, const struct cfg_raw *raw,
     }
     if (cfg_derive_param(cfg, err, errlen) != 0)
         return -1;
+    if (allow_parse(cfg->fcgi_allow, &cfg->fcgi_allow_list, msg, sizeof msg) != 0) {
+        const struct cfg_row *r = cfg_find("fcgi-allow", strlen("fcgi-allow"));
+        char who[64];
+        snprintf(err, errlen, "%s: %s", cfg_who(r, raw[r - cfg_table].src, who, sizeof who), msg);
+        return -1;
+    }
     if (config_parse_redis_url(cfg->redis_url, &cfg->redis, msg, sizeof msg) != 0) {
         const struct cfg_row *r = cfg_find("redis", strlen("redis"));
         char who[64];

@@ -7,6 +7,7 @@
 #define RR_CONFIG_H
 
 #include <stddef.h>
+#include "allow.h"
 
 struct redis_target {
     char *host;        /* NULL for a unix socket */
@@ -31,7 +32,13 @@ struct config {
     /* The worker's own settings. */
     char *listen;                /* --listen, HYSTERIA_REALM_LISTEN: NULL = FastCGI socket on fd 0;
                                     "/path/sock" or "unix:/path" or "host:port" or ":port" */
-    long threads;                /* --threads, HYSTERIA_REALM_THREADS, 4 (1..256): short-request threads */
+    long threads;                /* --threads: ignored since the event loop (kept so old command lines start) */
+    long max_held;               /* --max-held, HYSTERIA_REALM_MAX_HELD, 0 = no cap:
+                                    event streams + waiting connects per worker */
+    long fcgi_timeout;           /* --fcgi-timeout, HYSTERIA_REALM_FCGI_TIMEOUT, 5 s (1..300):
+                                    a request's records must arrive within it */
+    char *fcgi_allow;            /* --fcgi-allow, HYSTERIA_REALM_FCGI_ALLOW: TCP peers allowed */
+    struct allow_list fcgi_allow_list;  /* parsed from fcgi_allow */
     long session_ttl;            /* --session-ttl, HYSTERIA_REALM_SESSION_TTL, 60 s (1..86400) */
     long connect_wait;           /* --connect-wait, HYSTERIA_REALM_CONNECT_WAIT, 10 s (1..60) */
     long keepalive;              /* --keepalive, HYSTERIA_REALM_KEEPALIVE, 20 s (1..3600): SSE comment interval */

@@ -1,16 +1,12 @@
-/* fcgi_frame.c -- FastCGI records written by hand for parked requests (pure).
+/* fcgi_frame.c -- FastCGI records written by the worker (pure).
  *
- * Used by the event loop once a request no longer has a libfcgi object:
- * FCGI_STDOUT records for the stream, then FCGI_END_REQUEST. */
+ * Every response: FCGI_STDOUT records, then FCGI_END_REQUEST, with the
+ * record layout and constants of libfcgi-dev's <fastcgi.h>. */
 #include <string.h>
 
-#include "fcgi_frame.h"
+#include <fastcgi.h>
 
-#define FCGI_VERSION_1 1
-#define FCGI_END_REQUEST 3
-#define FCGI_STDOUT 6
-#define FCGI_REQUEST_COMPLETE 0
-#define FCGI_HEADER_LEN 8
+#include "fcgi_frame.h"
 
 /* Content bytes per record: a multiple of 8 below 65535, so full records
  * need no padding. */
@@ -23,7 +19,7 @@ static size_t fcgi_frame_pad(size_t n)
 }
 
 /* Write an 8-byte record header into out. */
-static void fcgi_frame_header(unsigned char *out, int type, int request_id,
+void fcgi_frame_header(unsigned char *out, int type, int request_id,
                               size_t content_len, size_t pad_len)
 {
     out[0] = FCGI_VERSION_1;

@@ -1,15 +1,18 @@
-/* fcgi_frame.h -- FastCGI records written by hand (pure).
+/* fcgi_frame.h -- FastCGI records written by the worker (pure).
  *
- * A parked request (event stream, waiting connect) no longer has a libfcgi
- * request object: the event loop writes its FCGI_STDOUT records and the
- * closing FCGI_END_REQUEST itself. Each record is an 8-byte header (version
- * 1, type, request id, content length, padding length) and its content,
- * padded to a multiple of 8.
+ * Every response is FCGI_STDOUT records, then the closing
+ * FCGI_END_REQUEST. Each record is an 8-byte header (version 1, type,
+ * request id, content length, padding length) and its content, padded to
+ * a multiple of 8.
  */
 #ifndef RR_FCGI_FRAME_H
 #define RR_FCGI_FRAME_H
 
 #include <stddef.h>
+
+/* An 8-byte record header (version 1) into out. */
+void fcgi_frame_header(unsigned char *out, int type, int request_id,
+                       size_t content_len, size_t pad_len);
 
 /* Bytes fcgi_frame_stdout() writes for len bytes of content (several
  * records when len exceeds 65535; 0 content bytes -> 0). */

@@ -1,76 +1,238 @@
-/* handlers.c -- the endpoints, as run on a request thread.
+/* handlers.c -- the endpoints, run on the event loop.
  *
  * Checks run in the contract's order: path and method (404, 405), body size
- * (413), realm name (400), credentials (401), body (400), then the store.
+ * (413), realm name (400), credentials (401), body (400), then Redis.
  * When the body is bad but the credential is a session id, the session is
  * checked first (read-only) so that a wrong session still answers 401.
- * Nothing is written to Redis for a request that fails a check.
+ * Nothing is written to Redis for a request that fails a check. A fault
+ * that may pass (Redis away, out of memory, a name PCRE2 gave up on) is a
+ * 503, never a 400: a Hysteria server stops registering after a 400.
+ *
+ * A Redis call carries a struct call: the connection (referenced, so a
+ * reply that comes after the proxy went away finds it closed, not freed)
+ * and what the answer needs.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "addr.h"
+#include "aredis.h"
 #include "body.h"
+#include "conn.h"
+#include "contract.h"
+#include "fcgi_reader.h"
 #include "handlers.h"
 #include "hex.h"
-#include "contract.h"
+#include "keys.h"
 #include "log.h"
 #include "loop.h"
 #include "name.h"
-#include "request.h"
+#include "respond.h"
 #include "route.h"
 #include "status.h"
-#include "store.h"
 #include "stream.h"
 #include "waiter.h"
 
 #define PATH_MAX_LEN 2048
+#define WHY_MAX 160
+#define BIT(st) (1u << (st))
 
-/* One request's facts, gathered once. */
-struct call {
-    struct handler_ctx *h;
-    struct request *r;
+static char *ttl_reply;       /* {"ttl":N}\n, the heartbeat reply */
+static char *ttl_event;       /* {"ttl":N}, the heartbeat_ack event data */
+static long ttl_s;            /* --session-ttl */
+
+/* One request's facts, gathered once (valid during handle_request). */
+struct req {
+    struct loop *l;
+    struct conn *c;
+    const struct fcgi_request *fr;
     struct route_match m;
     const char *bearer;              /* credential after "Bearer ", or NULL */
     size_t bearer_len;
-    const char *body;
-    size_t body_len;
+    char sid[RR_SESSION_HEX + 1];    /* the bearer, when it is a session id */
 };
 
-/* ---- replies ---- */
+/* A Redis call in flight for a short request. */
+struct call {
+    struct conn *c;
+    enum route_endpoint ep;
+    char why[WHY_MAX];               /* the 400 message, for a bad body */
+    char sid[RR_SESSION_HEX + 1];    /* for logs (prefix only) */
+    char name[];
+};
 
-static void reply_error(struct call *c, int status, const char *code, const char *msg)
+int handlers_init(const struct config *cfg)
 {
-    char *body = body_error(code, msg);
-    request_reply(c->r, status, NULL, body);
-    free(body);
+    ttl_s = cfg->session_ttl;
+    ttl_reply = body_ttl_reply(cfg->session_ttl);
+    ttl_event = body_heartbeat_event(cfg->session_ttl);
+    if (ttl_reply == NULL || ttl_event == NULL) {
+        handlers_free();
+        return -1;
+    }
+    return 0;
 }
 
-static void reply_unavailable(struct call *c)
+void handlers_free(void)
 {
-    log_msg(LOG_WARN, "store_unavailable", "error=\"%s\"", store_last_error(c->h->store));
-    reply_error(c, 503, "store_unavailable", "the state store is unavailable, try again");
+    free(ttl_reply);
+    free(ttl_event);
+    ttl_reply = ttl_event = NULL;
 }
 
-static void reply_owned(struct call *c, int status, char *body)
+/* ---- calls ---- */
+
+static struct call *call_new(const struct req *q, const char *why)
 {
-    if (body == NULL) {
-        reply_error(c, 500, "internal", "out of memory");
+    size_t nlen = strlen(q->m.name);
+    struct call *k = calloc(1, sizeof(*k) + nlen + 1);
+    if (k == NULL) {
+        log_msg(LOG_ERROR, "out_of_memory", "what=request");
+        return NULL;
+    }
+    k->c = q->c;
+    k->ep = q->m.ep;
+    memcpy(k->name, q->m.name, nlen + 1);
+    memcpy(k->sid, q->sid, sizeof(k->sid));
+    if (why != NULL)
+        snprintf(k->why, sizeof(k->why), "%s", why);
+    return k;
+}
+
+/* FCALL for q with the reply going to fn; 503 at once if Redis is away. */
+static void call_send(const struct req *q, const char *why, enum script_id id,
+                      int nkeys, const char *const *keys, int nargs, const char *const *args,
+                      aredis_fn *fn)
+{
+    struct call *k = call_new(q, why);
+    if (k == NULL) {
+        respond_error(q->c, 503, "internal", "out of memory, try again");
         return;
     }
-    request_reply(c->r, status, NULL, body);
-    free(body);
+    if (aredis_script(loop_redis(q->l), id, nkeys, keys, nargs, args, fn, k) != 0) {
+        free(k);
+        log_msg(LOG_WARN, "store_unavailable", "error=\"not connected\"");
+        respond_unavailable(q->c);
+        return;
+    }
+    conn_ref(k->c);
+}
+
+/* The status of a function's reply, or STORE_UNAVAILABLE. */
+static enum store_status reply_status(const struct aresult *res)
+{
+    if (res->err || res->n < 1 || !res->items[0].is_int ||
+        res->items[0].i < STORE_OK || res->items[0].i > STORE_NO_ATTEMPT)
+        return STORE_UNAVAILABLE;
+    return (enum store_status)res->items[0].i;
+}
+
+/* Start of every reply callback: the status, or -2 when nobody waits.
+ * Statuses the caller does not list (expect: a bit per status) and
+ * failures are answered here. */
+static int call_take(struct call *k, const struct aresult *res, unsigned expect)
+{
+    int alive = conn_alive(k->c);
+    conn_unref(k->c);
+    if (!alive)
+        return -2;
+    enum store_status st = reply_status(res);
+    if (st >= 0 && st != STORE_BAD_SESSION && !(expect & (1u << st))) {
+        log_msg(LOG_ERROR, "unexpected_status", "status=%d", (int)st);
+        st = STORE_UNAVAILABLE;
+    }
+    if (st == STORE_UNAVAILABLE) {
+        log_msg(LOG_WARN, "store_unavailable", "error=\"%s\"",
+                res->err ? "no reply or an error reply" : "unexpected reply");
+        respond_unavailable(k->c);
+    } else if (st == STORE_BAD_SESSION) {
+        respond_error(k->c, 401, "invalid_token", "invalid or expired session");
+    }
+    return st;
+}
+
+/* ---- replies to calls ---- */
+
+static void on_register(void *priv, const struct aresult *res)
+{
+    struct call *k = priv;
+    int st = call_take(k, res, BIT(STORE_OK) | BIT(STORE_TAKEN) | BIT(STORE_REALM_LIMIT) | BIT(STORE_IP_LIMIT));
+    char *body;
+    switch (st) {
+    case STORE_OK:
+        log_msg(LOG_DEBUG, "registered", "realm=%s session=%s", k->name, log_sid(k->sid));
+        body = body_register_reply(k->sid, ttl_s);
+        if (body == NULL)
+            respond_error(k->c, 503, "internal", "out of memory, try again");
+        else
+            respond(k->c, 200, NULL, body);
+        free(body);
+        break;
+    case STORE_TAKEN:
+        respond_error(k->c, 409, "realm_taken", "realm already registered");
+        break;
+    case STORE_REALM_LIMIT:
+        respond_error(k->c, 429, "realm_limit_reached", "global realm limit reached");
+        break;
+    case STORE_IP_LIMIT:
+        respond_error(k->c, 429, "ip_limit_reached", "per-IP realm limit reached");
+        break;
+    default:
+        break;
+    }
+    free(k);
+}
+
+static void on_heartbeat(void *priv, const struct aresult *res)
+{
+    struct call *k = priv;
+    if (call_take(k, res, BIT(STORE_OK)) == STORE_OK) {
+        log_msg(LOG_DEBUG, "heartbeat", "realm=%s session=%s", k->name, log_sid(k->sid));
+        respond(k->c, 200, NULL, ttl_reply);
+    }
+    free(k);
+}
+
+static void on_deregister(void *priv, const struct aresult *res)
+{
+    struct call *k = priv;
+    if (call_take(k, res, BIT(STORE_OK)) == STORE_OK) {
+        log_msg(LOG_DEBUG, "deregistered", "realm=%s session=%s", k->name, log_sid(k->sid));
+        respond(k->c, 204, NULL, NULL);
+    }
+    free(k);
+}
+
+static void on_answer(void *priv, const struct aresult *res)
+{
+    struct call *k = priv;
+    int st = call_take(k, res, BIT(STORE_OK) | BIT(STORE_NO_ATTEMPT));
+    if (st == STORE_OK) {
+        log_msg(LOG_DEBUG, "answer_posted", "realm=%s", k->name);
+        respond(k->c, 204, NULL, NULL);
+    } else if (st == STORE_NO_ATTEMPT) {
+        respond_error(k->c, 404, "attempt_not_found", "no connect attempt in flight for this nonce");
+    }
+    free(k);
+}
+
+/* The body was bad: the session decides between 401 and 400. */
+static void on_bad_body(void *priv, const struct aresult *res)
+{
+    struct call *k = priv;
+    if (call_take(k, res, BIT(STORE_OK)) == STORE_OK)
+        respond_error(k->c, 400, "bad_request", k->why);
+    free(k);
 }
 
 /* ---- credentials ---- */
 
-static void parse_bearer(struct call *c)
+static void parse_bearer(struct req *q)
 {
-    const char *v = request_param(c->r, "HTTP_AUTHORIZATION");
-    c->bearer = NULL;
+    const char *v = fcgi_request_param(q->fr, "HTTP_AUTHORIZATION");
+    q->bearer = NULL;
     if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
         return;
     v += 7;
@@ -80,184 +242,184 @@ static void parse_bearer(struct call *c)
     while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
         len--;
     if (len > 0) {
-        c->bearer = v;
-        c->bearer_len = len;
+        q->bearer = v;
+        q->bearer_len = len;
     }
 }
 
 /* Constant-time for equal lengths. */
-static int token_ok(const struct call *c)
+static int token_ok(const struct req *q)
 {
-    const char *t = c->h->cfg->token;
+    const char *t = loop_config(q->l)->token;
     size_t len = strlen(t);
     unsigned char diff = 0;
-    if (c->bearer == NULL || c->bearer_len != len)
+    if (q->bearer == NULL || q->bearer_len != len)
         return 0;
     for (size_t k = 0; k < len; k++)
-        diff |= (unsigned char)(t[k] ^ c->bearer[k]);
+        diff |= (unsigned char)(t[k] ^ q->bearer[k]);
     return diff == 0;
 }
 
-/* A session id we could have made: 32 lowercase hex. Copied into sid. */
-static int session_shape_ok(const struct call *c, char sid[RR_SESSION_HEX + 1])
+/* A session id we could have made: 32 lowercase hex. Copied into q->sid. */
+static int session_shape_ok(struct req *q)
 {
-    if (c->bearer == NULL || c->bearer_len != RR_SESSION_HEX)
+    if (q->bearer == NULL || q->bearer_len != RR_SESSION_HEX)
         return 0;
-    memcpy(sid, c->bearer, RR_SESSION_HEX);
-    sid[RR_SESSION_HEX] = '\0';
-    return hex_check(sid, RR_SESSION_HEX, 1);
+    memcpy(q->sid, q->bearer, RR_SESSION_HEX);
+    q->sid[RR_SESSION_HEX] = '\0';
+    return hex_check(q->sid, RR_SESSION_HEX, 1);
 }
 
-/* The body was bad: 401 if the session is not good either, else 400. */
-static void reply_bad_body(struct call *c, const char *sid, const char *why)
+static void client_ip(const struct req *q, char out[RR_IP_STRLEN])
 {
-    enum store_status st = store_session(c->h->store, c->m.name, sid, NULL);
-    if (st == STORE_UNAVAILABLE)
-        reply_unavailable(c);
-    else if (st != STORE_OK)
-        reply_error(c, 401, "invalid_token", "invalid or expired session");
-    else
-        reply_error(c, 400, "bad_request", why);
-}
-
-static void client_ip(const struct call *c, char out[RR_IP_STRLEN])
-{
-    const char *param = c->h->cfg->trusted_proxy_param;
-    const char *v = param ? request_param(c->r, param) : NULL;
+    const char *param = loop_config(q->l)->trusted_proxy_param;
+    const char *v = param ? fcgi_request_param(q->fr, param) : NULL;
     if (v != NULL && addr_ip_from_header(v, out, RR_IP_STRLEN) == 0)
         return;
-    v = request_param(c->r, "REMOTE_ADDR");
+    v = fcgi_request_param(q->fr, "REMOTE_ADDR");
     if (v != NULL && addr_normalize_ip(v, out, RR_IP_STRLEN) == 0)
         return;
     snprintf(out, RR_IP_STRLEN, "unknown");
 }
 
-static long ttl_s(const struct call *c)
+/* A body that failed to parse: 503 when it was our memory, else the
+ * session check then 400 (session routes) or 400 at once. */
+static void bad_body(struct req *q, enum body_result br, const char *why)
 {
-    return c->h->cfg->session_ttl;
-}
-
-static struct store_limits limits(const struct call *c)
-{
-    struct store_limits lim = {
-        c->h->cfg->max_realms, c->h->cfg->max_realms_per_ip, ttl_s(c) * 1000
-    };
-    return lim;
-}
-
-/* ---- endpoints ---- */
-
-static void do_register(struct call *c)
-{
-    struct addr_list addrs;
-    char why[160], sid[RR_SESSION_HEX + 1], ip[RR_IP_STRLEN];
-    if (!token_ok(c)) {
-        reply_error(c, 401, "invalid_token", "invalid token");
+    char key[KEY_MAX];
+    if (br == BODY_NOMEM) {
+        log_msg(LOG_ERROR, "out_of_memory", "what=json");
+        respond_error(q->c, 503, "internal", "out of memory, try again");
         return;
     }
-    if (body_parse_addresses(c->body, c->body_len, &addrs, why, sizeof(why)) != BODY_OK) {
-        reply_error(c, 400, "bad_request", why);
+    if (q->m.auth != AUTH_SESSION) {
+        respond_error(q->c, 400, "bad_request", why);
+        return;
+    }
+    key_for(KEY_REALM, q->m.name, key, sizeof(key));
+    const char *keys[1] = { key };
+    const char *args[1] = { q->sid };
+    call_send(q, why, SCRIPT_SESSION, 1, keys, 1, args, on_bad_body);
+}
+
+/* ---- short endpoints ---- */
+
+static void do_register(struct req *q)
+{
+    struct addr_list addrs;
+    char why[WHY_MAX], ip[RR_IP_STRLEN], ttl[24], maxr[24], maxip[24];
+    char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX];
+    const struct config *cfg = loop_config(q->l);
+    if (!token_ok(q)) {
+        respond_error(q->c, 401, "invalid_token", "invalid token");
+        return;
+    }
+    enum body_result br = body_parse_addresses(q->fr->body, q->fr->body_len, &addrs, why, sizeof(why));
+    if (br != BODY_OK) {
+        bad_body(q, br, why);
         return;
     }
     char *json = body_addresses_json(&addrs);
-    if (json == NULL || hex_random(sid, RR_SESSION_HEX / 2) != 0) {
+    if (json == NULL || hex_random(q->sid, RR_SESSION_HEX / 2) != 0) {
         free(json);
-        reply_error(c, 500, "internal", "entropy or memory failure");
+        log_msg(LOG_ERROR, "register_failed", "error=\"entropy or memory\"");
+        respond_error(q->c, 503, "internal", "entropy or memory failure, try again");
         return;
     }
-    client_ip(c, ip);
-    struct store_limits lim = limits(c);
-    enum store_status st = store_register(c->h->store, c->m.name, sid, json, ip, &lim);
+    client_ip(q, ip);
+    key_for(KEY_REALM, q->m.name, key, sizeof(key));
+    key_for(KEY_EVENTS, q->m.name, ev, sizeof(ev));
+    key_for(KEY_ATTEMPTS, q->m.name, att, sizeof(att));
+    key_for(KEY_ANSWERS, q->m.name, ans, sizeof(ans));
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->session_ttl * 1000);
+    snprintf(maxr, sizeof(maxr), "%ld", cfg->max_realms);
+    snprintf(maxip, sizeof(maxip), "%ld", cfg->max_realms_per_ip);
+    const char *keys[7] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP };
+    const char *args[7] = { q->m.name, q->sid, json, ip, ttl, maxr, maxip };
+    log_msg(LOG_DEBUG, "register", "realm=%s ip=%s", q->m.name, ip);
+    call_send(q, NULL, SCRIPT_REGISTER, 7, keys, 7, args, on_register);
     free(json);
-    switch (st) {
-    case STORE_OK:
-        log_msg(LOG_DEBUG, "registered", "realm=%s ip=%s session=%s", c->m.name, ip, log_sid(sid));
-        reply_owned(c, 200, body_register_reply(sid, ttl_s(c)));
-        break;
-    case STORE_TAKEN:
-        reply_error(c, 409, "realm_taken", "realm already registered");
-        break;
-    case STORE_REALM_LIMIT:
-        reply_error(c, 429, "realm_limit_reached", "global realm limit reached");
-        break;
-    case STORE_IP_LIMIT:
-        reply_error(c, 429, "ip_limit_reached", "per-IP realm limit reached");
-        break;
-    default:
-        reply_unavailable(c);
-    }
 }
 
-static void do_heartbeat(struct call *c, const char *sid)
+static void do_heartbeat(struct req *q)
 {
     struct addr_list addrs;
-    char why[160];
-    enum body_result br = body_parse_heartbeat(c->body, c->body_len, &addrs, why, sizeof(why));
-    if (br == BODY_BAD) {
-        reply_bad_body(c, sid, why);
+    char why[WHY_MAX], ttl[24], key[KEY_MAX], ev[KEY_MAX], ch[KEY_MAX];
+    enum body_result br = body_parse_heartbeat(q->fr->body, q->fr->body_len, &addrs, why, sizeof(why));
+    if (br != BODY_OK && br != BODY_ABSENT) {
+        bad_body(q, br, why);
         return;
     }
     char *json = br == BODY_OK ? body_addresses_json(&addrs) : NULL;
-    struct store_limits lim = limits(c);
-    enum store_status st = br == BODY_OK && json == NULL
-        ? STORE_UNAVAILABLE
-        : store_heartbeat(c->h->store, c->m.name, sid, json, c->h->ttl_event, &lim);
+    if (br == BODY_OK && json == NULL) {
+        bad_body(q, BODY_NOMEM, why);
+        return;
+    }
+    key_for(KEY_REALM, q->m.name, key, sizeof(key));
+    key_for(KEY_EVENTS, q->m.name, ev, sizeof(ev));
+    key_for(KEY_CHANNEL, q->m.name, ch, sizeof(ch));
+    snprintf(ttl, sizeof(ttl), "%ld", loop_config(q->l)->session_ttl * 1000);
+    const char *keys[3] = { key, ev, KEY_REALMS };
+    const char *args[6] = { q->m.name, q->sid, json ? json : "", ttl, ttl_event, ch };
+    call_send(q, NULL, SCRIPT_HEARTBEAT, 3, keys, 6, args, on_heartbeat);
     free(json);
-    if (st == STORE_OK) {
-        log_msg(LOG_DEBUG, "heartbeat", "realm=%s session=%s addresses=%s",
-                c->m.name, log_sid(sid), br == BODY_OK ? "replaced" : "kept");
-        request_reply(c->r, 200, NULL, c->h->ttl_reply);
-    } else if (st == STORE_BAD_SESSION)
-        reply_error(c, 401, "invalid_token", "invalid or expired session");
-    else
-        reply_unavailable(c);
 }
 
-static void do_deregister(struct call *c, const char *sid)
+static void do_deregister(struct req *q)
 {
-    enum store_status st = store_deregister(c->h->store, c->m.name, sid);
-    if (st == STORE_OK) {
-        log_msg(LOG_DEBUG, "deregistered", "realm=%s session=%s", c->m.name, log_sid(sid));
-        request_reply(c->r, 204, NULL, NULL);
-    } else if (st == STORE_BAD_SESSION)
-        reply_error(c, 401, "invalid_token", "invalid or expired session");
-    else
-        reply_unavailable(c);
+    char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], ch[KEY_MAX];
+    key_for(KEY_REALM, q->m.name, key, sizeof(key));
+    key_for(KEY_EVENTS, q->m.name, ev, sizeof(ev));
+    key_for(KEY_ATTEMPTS, q->m.name, att, sizeof(att));
+    key_for(KEY_ANSWERS, q->m.name, ans, sizeof(ans));
+    key_for(KEY_CHANNEL, q->m.name, ch, sizeof(ch));
+    const char *keys[7] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP };
+    const char *args[3] = { q->m.name, q->sid, ch };
+    call_send(q, NULL, SCRIPT_DEREGISTER, 7, keys, 3, args, on_deregister);
 }
 
-static void do_answer(struct call *c, const char *sid)
+static void do_answer(struct req *q)
 {
     struct addr_list addrs;
-    char why[160], key[RR_NONCE_HEX + 1];
-    if (c->m.nonce_bad || !hex_check(c->m.nonce, RR_NONCE_HEX, 0)) {
-        reply_bad_body(c, sid, "nonce must be 32 hex digits");
+    char why[WHY_MAX], nonce[RR_NONCE_HEX + 1];
+    char key[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], ch[KEY_MAX];
+    if (q->m.nonce_bad || !hex_check(q->m.nonce, RR_NONCE_HEX, 0)) {
+        bad_body(q, BODY_BAD, "nonce must be 32 hex digits");
         return;
     }
-    if (body_parse_addresses(c->body, c->body_len, &addrs, why, sizeof(why)) != BODY_OK) {
-        reply_bad_body(c, sid, why);
+    enum body_result br = body_parse_addresses(q->fr->body, q->fr->body_len, &addrs, why, sizeof(why));
+    char *json = br == BODY_OK ? body_addresses_json(&addrs) : NULL;
+    if (br != BODY_OK || json == NULL) {
+        bad_body(q, br == BODY_OK ? BODY_NOMEM : br, why);
         return;
     }
-    char *json = body_addresses_json(&addrs);
-    hex_lower(key, c->m.nonce, RR_NONCE_HEX);
-    enum store_status st = json == NULL ? STORE_UNAVAILABLE
-        : store_connect_answer(c->h->store, c->m.name, sid, key, json);
+    hex_lower(nonce, q->m.nonce, RR_NONCE_HEX);
+    key_for(KEY_REALM, q->m.name, key, sizeof(key));
+    key_for(KEY_ATTEMPTS, q->m.name, att, sizeof(att));
+    key_for(KEY_ANSWERS, q->m.name, ans, sizeof(ans));
+    key_for(KEY_CHANNEL, q->m.name, ch, sizeof(ch));
+    const char *keys[3] = { key, att, ans };
+    const char *args[4] = { q->sid, nonce, json, ch };
+    call_send(q, NULL, SCRIPT_CONNECT_ANSWER, 3, keys, 4, args, on_answer);
     free(json);
-    if (st == STORE_OK) {
-        log_msg(LOG_DEBUG, "answer_posted", "realm=%s nonce=%.8s...", c->m.name, key);
-        request_reply(c->r, 204, NULL, NULL);
-    } else if (st == STORE_BAD_SESSION)
-        reply_error(c, 401, "invalid_token", "invalid or expired session");
-    else if (st == STORE_NO_ATTEMPT)
-        reply_error(c, 404, "attempt_not_found", "no connect attempt in flight for this nonce");
-    else
-        reply_unavailable(c);
 }
 
-/* ---- the parked ones ---- */
+/* ---- held endpoints ---- */
 
-static long long last_event_id(const struct call *c)
+/* 1 if this worker may hold one more request; else answered 503. */
+static int may_hold(const struct req *q)
 {
-    const char *v = request_param(c->r, "HTTP_LAST_EVENT_ID");
+    long cap = loop_config(q->l)->max_held;
+    if (cap == 0 || loop_held(q->l) < (size_t)cap)
+        return 1;
+    log_msg(LOG_WARN, "worker_busy", "held=%zu", loop_held(q->l));
+    respond_error(q->c, 503, "worker_busy", "this worker holds as many requests as it may, try again");
+    return 0;
+}
+
+static long long last_event_id(const struct req *q)
+{
+    const char *v = fcgi_request_param(q->fr, "HTTP_LAST_EVENT_ID");
     char *end;
     if (v == NULL || *v < '0' || *v > '9')
         return -1;
@@ -265,125 +427,54 @@ static long long last_event_id(const struct call *c)
     return *end == '\0' && id >= 0 ? id : -1;
 }
 
-static void do_events(struct call *c, const char *sid)
+static void do_events(struct req *q)
 {
-    long long pttl = 0;
-    int fd, rid;
-    enum store_status st = store_session(c->h->store, c->m.name, sid, &pttl);
-    if (st == STORE_UNAVAILABLE) {
-        reply_unavailable(c);
-        return;
-    }
-    if (st != STORE_OK) {
-        reply_error(c, 401, "invalid_token", "invalid or expired session");
-        return;
-    }
-    long long after = last_event_id(c);      /* params are gone after detach */
-    struct stream_start *s = stream_start_new(c->m.name);
-    if (s == NULL || request_detach(c->r, &fd, &rid) != 0) {
-        free(s);
-        reply_error(c, 500, "internal", "out of memory");
-        return;
-    }
-    s->fd = fd;
-    s->request_id = rid;
-    memcpy(s->sid, sid, sizeof(s->sid));
-    s->after = after;
-    s->pttl_ms = pttl;
-    if (loop_hand_stream(c->h->loop, s) != 0) {
-        close(fd);
-        free(s);
-    }
+    if (may_hold(q))
+        stream_open(q->l, q->c, q->m.name, q->sid, last_event_id(q));
 }
 
-static void do_connect(struct call *c)
+static void do_connect(struct req *q)
 {
     struct connect_body cb;
-    char why[160];
-    int fd, rid;
-    if (!token_ok(c)) {
-        reply_error(c, 401, "invalid_token", "invalid token");
+    char why[WHY_MAX];
+    if (!token_ok(q)) {
+        respond_error(q->c, 401, "invalid_token", "invalid token");
         return;
     }
-    if (body_parse_connect(c->body, c->body_len, &cb, why, sizeof(why)) != BODY_OK) {
-        reply_error(c, 400, "bad_request", why);
+    enum body_result br = body_parse_connect(q->fr->body, q->fr->body_len, &cb, why, sizeof(why));
+    if (br != BODY_OK) {
+        bad_body(q, br, why);
         return;
     }
-    struct waiter_start *w = waiter_start_new(c->m.name);
-    char *json = body_addresses_json(&cb.addrs);
-    if (w != NULL && json != NULL)
-        w->punch = body_punch_event(json, cb.nonce, cb.obfs);
-    free(json);
-    if (w == NULL || w->punch == NULL || request_detach(c->r, &fd, &rid) != 0) {
-        waiter_start_free(w);
-        reply_error(c, 500, "internal", "out of memory");
-        return;
-    }
-    w->fd = fd;
-    w->request_id = rid;
-    memcpy(w->nonce, cb.nonce, sizeof(w->nonce));
-    hex_lower(w->key, cb.nonce, RR_NONCE_HEX);
-    memcpy(w->obfs, cb.obfs, sizeof(w->obfs));
-    log_msg(LOG_DEBUG, "punch", "realm=%s nonce=%.8s...", c->m.name, w->key);
-    if (loop_hand_waiter(c->h->loop, w) != 0) {
-        close(fd);
-        waiter_start_free(w);
-    }
-}
-
-/* ---- per thread ---- */
-
-int handler_ctx_init(struct handler_ctx *h, const struct config *cfg,
-                     const struct name_matcher *names, struct loop *loop)
-{
-    memset(h, 0, sizeof(*h));
-    h->cfg = cfg;
-    h->names = names;
-    h->loop = loop;
-    h->store = store_new(&cfg->redis);
-    h->ttl_reply = body_ttl_reply(cfg->session_ttl);
-    h->ttl_event = body_heartbeat_event(cfg->session_ttl);
-    if (h->store == NULL || h->ttl_reply == NULL || h->ttl_event == NULL) {
-        handler_ctx_free(h);
-        return -1;
-    }
-    return 0;
-}
-
-void handler_ctx_free(struct handler_ctx *h)
-{
-    store_free(h->store);
-    free(h->ttl_reply);
-    free(h->ttl_event);
-    memset(h, 0, sizeof(*h));
+    if (may_hold(q))
+        waiter_open(q->l, q->c, q->m.name, &cb);
 }
 
 /* ---- dispatch ---- */
 
-static void dispatch(struct call *c)
+static void dispatch(struct req *q)
 {
-    char sid[RR_SESSION_HEX + 1];
-    if (c->m.auth == AUTH_SESSION && !session_shape_ok(c, sid)) {
-        reply_error(c, 401, "invalid_token", "invalid or expired session");
+    if (q->m.auth == AUTH_SESSION && !session_shape_ok(q)) {
+        respond_error(q->c, 401, "invalid_token", "invalid or expired session");
         return;
     }
-    switch (c->m.ep) {
-    case EP_REGISTER: do_register(c); break;
-    case EP_DEREGISTER: do_deregister(c, sid); break;
-    case EP_EVENTS: do_events(c, sid); break;
-    case EP_HEARTBEAT: do_heartbeat(c, sid); break;
-    case EP_CONNECT: do_connect(c); break;
-    case EP_ANSWER: do_answer(c, sid); break;
-    default: reply_error(c, 404, "not_found", "not found");
+    switch (q->m.ep) {
+    case EP_REGISTER: do_register(q); break;
+    case EP_DEREGISTER: do_deregister(q); break;
+    case EP_EVENTS: do_events(q); break;
+    case EP_HEARTBEAT: do_heartbeat(q); break;
+    case EP_CONNECT: do_connect(q); break;
+    case EP_ANSWER: do_answer(q); break;
+    default: respond_error(q->c, 404, "not_found", "not found");
     }
 }
 
 /* The request path without its query string, or NULL if too long. */
-static const char *request_path(struct request *r, char buf[PATH_MAX_LEN])
+static const char *request_path(const struct fcgi_request *fr, char buf[PATH_MAX_LEN])
 {
-    const char *uri = request_param(r, "REQUEST_URI");
+    const char *uri = fcgi_request_param(fr, "REQUEST_URI");
     if (uri == NULL)
-        uri = request_param(r, "SCRIPT_NAME");
+        uri = fcgi_request_param(fr, "SCRIPT_NAME");
     if (uri == NULL)
         return "";
     size_t len = strcspn(uri, "?");
@@ -394,29 +485,41 @@ static const char *request_path(struct request *r, char buf[PATH_MAX_LEN])
     return buf;
 }
 
-void handle_request(struct handler_ctx *h, struct request *r)
+static void method_not_allowed(struct req *q)
 {
-    char body[RR_BODY_MAX + 1], pathbuf[PATH_MAX_LEN], allow[64];
-    struct call c = { .h = h, .r = r, .body = body };
-    enum body_read br = request_read_body(r, body, RR_BODY_MAX, &c.body_len);
-    if (br == BODY_READ_ERROR)
-        return;       /* the proxy went away: nobody to answer */
-    const char *method = request_param(r, "REQUEST_METHOD");
-    const char *path = request_path(r, pathbuf);
-    route_match(method ? method : "", path ? path : "", &c.m);
-    if (c.m.ep == EP_NONE) {
-        reply_error(&c, 404, "not_found", "not found");
-    } else if (!c.m.method_ok) {
-        snprintf(allow, sizeof(allow), "Allow: %s\r\n", c.m.allow);
-        char *err = body_error("method_not_allowed", "method not allowed");
-        request_reply(r, 405, allow, err);
-        free(err);
-    } else if (br == BODY_READ_TOO_LARGE) {
-        reply_error(&c, 413, "bad_request", "request body over 4096 bytes");
-    } else if (c.m.name_len == 0 || !name_match(h->names, c.m.name, c.m.name_len)) {
-        reply_error(&c, 400, "bad_request", "invalid realm name");
+    char allow[64];
+    snprintf(allow, sizeof(allow), "Allow: %s\r\n", q->m.allow);
+    char *err = body_error("method_not_allowed", "method not allowed");
+    if (err == NULL)
+        respond_error(q->c, 503, "internal", "out of memory, try again");
+    else
+        respond(q->c, 405, allow, err);
+    free(err);
+}
+
+void handle_request(struct loop *l, struct conn *c)
+{
+    char pathbuf[PATH_MAX_LEN];
+    struct req q = { .l = l, .c = c, .fr = conn_request(c) };
+    const char *method = fcgi_request_param(q.fr, "REQUEST_METHOD");
+    const char *path = request_path(q.fr, pathbuf);
+    int named;
+    route_match(method ? method : "", path ? path : "", &q.m);
+    if (q.m.ep == EP_NONE) {
+        respond_error(c, 404, "not_found", "not found");
+    } else if (!q.m.method_ok) {
+        method_not_allowed(&q);
+    } else if (q.fr->body_too_large) {
+        respond_error(c, 413, "bad_request", "request body over 4096 bytes");
+    } else if ((named = q.m.name_len == 0 ? 0 : name_match(loop_names(l), q.m.name, q.m.name_len)) < 0) {
+        log_msg(LOG_WARN, "name_check_failed", "error=\"PCRE2 match limit or out of memory\"");
+        respond_error(c, 503, "internal", "the realm name could not be checked, try again");
+    } else if (named == 0) {
+        respond_error(c, 400, "bad_request", "invalid realm name");
+    } else if (loop_stopping(l)) {
+        respond_error(c, 503, "shutting_down", "the worker is stopping, try again");
     } else {
-        parse_bearer(&c);
-        dispatch(&c);
+        parse_bearer(&q);
+        dispatch(&q);
     }
 }

@@ -1,35 +1,40 @@
-/* loop.c -- the event loop thread: parked requests, Redis replies, timers.
+/* loop.c -- the worker's one event loop: sockets, Redis replies, timers, signals.
  *
- *   request threads (FCGX_Accept_r, answer short requests)
- *        |  loop_hand_stream / loop_hand_waiter: mutex-guarded queue + eventfd
- *        v
- *   +------------------------------- loop thread ---------------------------+
- *   | epoll over:                                                            |
- *   |   eventfd ............ take handed-over requests                       |
- *   |   parked sockets ..... peer gone (readable / RDHUP), EPOLLOUT flushes  |
- *   |   Redis commands ..... events/ack/connect_begin/connect_end replies    |
- *   |   Redis subscriber ... realm channels: E(vent), A(nswer), D(eregister) |
- *   | timers (epoll_wait timeout): connect deadlines (in arrival order),     |
- *   |   every second keepalives and session expiry, Redis reconnects         |
- *   +------------------------------------------------------------------------+
+ *   +------------------------------ one thread, one epoll set --------------------+
+ *   | listening socket ... accept4 -> conn (paused while out of descriptors)      |
+ *   | FastCGI conns ...... records read incrementally (fcgi_reader), requests     |
+ *   |                      dispatched (handlers), replies written non-blocking    |
+ *   |                      (keep-alive: the next request follows on the same conn)|
+ *   | Redis commands ..... every request's FCALL pipelined on one connection      |
+ *   | Redis subscriber ... realm channels: E(vent), A(nswer), D(eregister)        |
+ *   | signalfd ........... SIGTERM / SIGINT: stop accepting, end requests, exit   |
+ *   | timers (epoll_wait timeout): connect deadlines, FastCGI read timeouts,      |
+ *   |   Redis deadlines and reconnects, every second keepalives and expiry       |
+ *   +-----------------------------------------------------------------------------+
  *
- * Nothing here blocks: sockets are non-blocking, Redis is asynchronous.
+ * A short request (register, heartbeat, ...) is read, sent to Redis and
+ * answered in the same few turns; an event stream or a waiting connect
+ * stays on its connection as a few hundred bytes. Redis commands written
+ * during a turn go out together before the loop sleeps again.
+ *
  * An object freed during a turn (a stream whose session ended) may still
  * have an event later in the same epoll batch, so frees are deferred to the
  * end of the turn (loop_defer_free).
  */
 #include <errno.h>
-#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "aredis.h"
 #include "bus.h"
+#include "conn.h"
+#include "listener.h"
 #include "log.h"
 #include "loop.h"
 #include "stream.h"
@@ -38,12 +43,7 @@
 #define TICK_MS 200
 #define STREAM_TICK_MS 1000
 #define BATCH 256
-
-struct handoff {
-    struct handoff *next;
-    struct stream_start *stream;
-    struct waiter_start *waiter;
-};
+#define STOP_GRACE_MS 3000
 
 struct deferred {
     void *p;
@@ -52,14 +52,15 @@ struct deferred {
 
 struct loop {
     const struct config *cfg;
-    pthread_t thread;
+    const struct name_matcher *names;
     int epfd;
-    struct loop_io wake;               /* eventfd */
-    pthread_mutex_t mu;                /* guards queue and stopping */
-    struct handoff *queue, *queue_tail;
+    struct loop_io sig;                /* signalfd */
     int stopping;
+    uint64_t stop_deadline;
     struct aredis *cmd;
     struct bus *bus;
+    struct listener *listener;
+    struct conn_list *conns;
     struct stream_list *streams;
     struct waiter_list *waiters;
     uint64_t next_tick, next_stream_tick, wake_at;
@@ -67,11 +68,18 @@ struct loop {
     size_t ndead, capdead;
 };
 
-uint64_t loop_now_ms(void)
+static uint64_t now_cached;
+
+static uint64_t clock_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint64_t loop_now_ms(void)
+{
+    return now_cached ? now_cached : clock_ms();
 }
 
 int loop_io_set(struct loop *l, struct loop_io *io, uint32_t events)
@@ -94,7 +102,9 @@ void loop_defer_free(struct loop *l, void *p, void (*fn)(void *))
         size_t cap = l->capdead ? l->capdead * 2 : 64;
         struct deferred *d = realloc(l->dead, cap * sizeof(*d));
         if (d == NULL) {
-            fn(p);        /* no memory to defer: free now, as before */
+            /* No memory to defer: leak rather than free what an event of
+             * this turn may still point at. Logged: it should never happen. */
+            log_msg(LOG_ERROR, "out_of_memory", "what=deferred_free");
             return;
         }
         l->dead = d;
@@ -107,6 +117,7 @@ void loop_defer_free(struct loop *l, void *p, void (*fn)(void *))
 
 static void free_deferred(struct loop *l)
 {
+    /* A free may defer another (a conn released by its stream). */
     for (size_t k = 0; k < l->ndead; k++)
         l->dead[k].fn(l->dead[k].p);
     l->ndead = 0;
@@ -119,78 +130,42 @@ void loop_wake_at(struct loop *l, uint64_t at)
 }
 
 const struct config *loop_config(const struct loop *l) { return l->cfg; }
+const struct name_matcher *loop_names(const struct loop *l) { return l->names; }
 struct aredis *loop_redis(const struct loop *l) { return l->cmd; }
 struct bus *loop_bus(const struct loop *l) { return l->bus; }
 struct stream_list *loop_streams(const struct loop *l) { return l->streams; }
 struct waiter_list *loop_waiters(const struct loop *l) { return l->waiters; }
+struct conn_list *loop_conns(const struct loop *l) { return l->conns; }
+struct listener *loop_listener(const struct loop *l) { return l->listener; }
+int loop_stopping(const struct loop *l) { return l->stopping; }
 
-/* ---- hand-over from request threads ---- */
-
-static int hand(struct loop *l, struct stream_start *s, struct waiter_start *w)
+size_t loop_held(const struct loop *l)
 {
-    uint64_t one = 1;
-    struct handoff *h = calloc(1, sizeof(*h));
-    if (h == NULL)
-        return -1;
-    h->stream = s;
-    h->waiter = w;
-    pthread_mutex_lock(&l->mu);
-    if (l->stopping) {
-        pthread_mutex_unlock(&l->mu);
-        free(h);
-        return -1;
-    }
-    if (l->queue_tail != NULL)
-        l->queue_tail->next = h;
-    else
-        l->queue = h;
-    l->queue_tail = h;
-    pthread_mutex_unlock(&l->mu);
-    if (write(l->wake.fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-        log_msg(LOG_ERROR, "loop_wake_failed", "error=\"%s\"", strerror(errno));
-    return 0;
+    return stream_count(l->streams) + waiter_count(l->waiters);
 }
 
-int loop_hand_stream(struct loop *l, struct stream_start *s)
+/* ---- signals ---- */
+
+static void begin_stop(struct loop *l, int sig)
 {
-    return hand(l, s, NULL);
+    if (l->stopping)
+        return;
+    log_msg(LOG_INFO, "stopping", "signal=%d", sig);
+    l->stopping = 1;
+    l->stop_deadline = clock_ms() + STOP_GRACE_MS;
+    listener_stop(l->listener);
+    stream_close_all(l);
+    waiter_close_all(l);
+    conn_close_idle(l);
 }
 
-int loop_hand_waiter(struct loop *l, struct waiter_start *w)
+static void on_signal(struct loop_io *io, uint32_t revents)
 {
-    return hand(l, NULL, w);
-}
-
-/* Take the queue; returns whether the loop is asked to stop. */
-static int take_queue(struct loop *l, struct handoff **out)
-{
-    pthread_mutex_lock(&l->mu);
-    *out = l->queue;
-    l->queue = l->queue_tail = NULL;
-    int stopping = l->stopping;
-    pthread_mutex_unlock(&l->mu);
-    return stopping;
-}
-
-static void on_wake(struct loop_io *io, uint32_t revents)
-{
-    uint64_t n;
+    struct loop *l = (struct loop *)((char *)io - offsetof(struct loop, sig));
+    struct signalfd_siginfo si;
     (void)revents;
-    if (read(io->fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-        log_msg(LOG_ERROR, "loop_wake_read_failed", "error=\"%s\"", strerror(errno));
-}
-
-static void open_handed(struct loop *l, struct handoff *h)
-{
-    while (h != NULL) {
-        struct handoff *next = h->next;
-        if (h->stream != NULL)
-            stream_open(l, h->stream);
-        else
-            waiter_open(l, h->waiter);
-        free(h);
-        h = next;
-    }
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+        begin_stop(l, (int)si.ssi_signo);
 }
 
 /* ---- the loop ---- */
@@ -201,6 +176,8 @@ static void run_timers(struct loop *l, uint64_t now)
         l->next_tick = now + TICK_MS;
         aredis_tick(l->cmd, now);
         bus_tick(l->bus, now);
+        conn_tick(l, now);
+        listener_tick(l->listener, now);
     }
     if (now >= l->next_stream_tick) {
         l->next_stream_tick = now + STREAM_TICK_MS;
@@ -213,130 +190,110 @@ static void run_timers(struct loop *l, uint64_t now)
 static int turn(struct loop *l)
 {
     struct epoll_event evs[BATCH];
-    struct handoff *h;
-    uint64_t now = loop_now_ms();
+    uint64_t now = clock_ms();
     int timeout = l->wake_at <= now ? 0 : (int)(l->wake_at - now > TICK_MS ? TICK_MS : l->wake_at - now);
+    now_cached = 0;
     int n = epoll_wait(l->epfd, evs, BATCH, timeout);
     if (n < 0 && errno != EINTR) {
         log_msg(LOG_ERROR, "epoll_wait_failed", "error=\"%s\"", strerror(errno));
         return -1;
     }
+    now_cached = clock_ms();
     for (int k = 0; k < n; k++) {
         struct loop_io *io = evs[k].data.ptr;
         io->on_io(io, evs[k].events);
     }
-    int stopping = take_queue(l, &h);
-    open_handed(l, h);
-    run_timers(l, loop_now_ms());
+    run_timers(l, now_cached);
     free_deferred(l);
-    return stopping ? -1 : 0;
+    /* Everything this turn asked of Redis goes out in one write. */
+    aredis_flush(l->cmd);
+    now_cached = 0;
+    return 0;
 }
 
-static void shut_down(struct loop *l)
+/* Done stopping: nothing held, and the short requests answered (or the
+ * grace time is over). */
+static int stopped(const struct loop *l)
 {
-    stream_close_all(l);
-    waiter_close_all(l);
-    bus_free(l->bus);
-    aredis_free(l->cmd);
-    l->bus = NULL;
-    l->cmd = NULL;
-    free_deferred(l);
+    return l->stopping && (conn_count(l->conns) == 0 || clock_ms() >= l->stop_deadline);
 }
 
-static void *loop_main(void *arg)
+int loop_run(struct loop *l)
 {
-    struct loop *l = arg;
-    while (turn(l) == 0)
-        ;
-    shut_down(l);
-    return NULL;
+    while (!stopped(l))
+        if (turn(l) != 0)
+            return -1;
+    return 0;
 }
 
-static void on_cmd_ready(void *priv)
+static int loop_init(struct loop *l, int listen_fd, int listen_shared)
 {
-    (void)priv;
-}
-
-static int loop_init(struct loop *l, const struct config *cfg)
-{
-    struct aredis_hooks h = { on_cmd_ready, NULL, NULL, l };
-    l->cfg = cfg;
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    l->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    l->wake.on_io = on_wake;
+    sigset_t sigs;
+    struct aredis_hooks h = { NULL, NULL, NULL, l };
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
     l->wake_at = UINT64_MAX;
-    pthread_mutex_init(&l->mu, NULL);
-    if (l->epfd < 0 || l->wake.fd < 0 || loop_io_set(l, &l->wake, EPOLLIN) != 0)
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->sig.fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+    l->sig.on_io = on_signal;
+    if (l->epfd < 0 || l->sig.fd < 0 || loop_io_set(l, &l->sig, EPOLLIN) != 0)
         return -1;
     l->streams = stream_list_new();
     l->waiters = waiter_list_new();
-    l->cmd = aredis_new(l, &cfg->redis, AREDIS_COMMANDS, &h);
-    if (l->streams == NULL || l->waiters == NULL || l->cmd == NULL)
+    l->conns = conn_list_new();
+    l->cmd = aredis_new(l, &l->cfg->redis, AREDIS_COMMANDS, &h);
+    if (l->streams == NULL || l->waiters == NULL || l->conns == NULL || l->cmd == NULL)
         return -1;
-    l->bus = bus_new(l, &cfg->redis, l->cmd);
-    return l->bus == NULL ? -1 : 0;
+    l->bus = bus_new(l, &l->cfg->redis, l->cmd);
+    if (l->bus == NULL)
+        return -1;
+    l->listener = listener_new(l, listen_fd, listen_shared);
+    return l->listener == NULL ? -1 : 0;
 }
 
-static void loop_free(struct loop *l)
-{
-    struct handoff *h;
-    take_queue(l, &h);
-    while (h != NULL) {
-        struct handoff *next = h->next;
-        if (h->stream != NULL) {
-            close(h->stream->fd);
-            free(h->stream);
-        } else {
-            close(h->waiter->fd);
-            waiter_start_free(h->waiter);
-        }
-        free(h);
-        h = next;
-    }
-    bus_free(l->bus);
-    aredis_free(l->cmd);
-    free_deferred(l);
-    stream_list_free(l->streams);
-    waiter_list_free(l->waiters);
-    free(l->dead);
-    if (l->wake.fd >= 0)
-        close(l->wake.fd);
-    if (l->epfd >= 0)
-        close(l->epfd);
-    pthread_mutex_destroy(&l->mu);
-    free(l);
-}
-
-struct loop *loop_start(const struct config *cfg, char *err, size_t errlen)
+struct loop *loop_new(const struct config *cfg, const struct name_matcher *names,
+                      int listen_fd, int listen_shared, char *err, size_t errlen)
 {
     struct loop *l = calloc(1, sizeof(*l));
     if (l == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    l->epfd = l->wake.fd = -1;
-    if (loop_init(l, cfg) != 0) {
+    l->cfg = cfg;
+    l->names = names;
+    l->epfd = l->sig.fd = -1;
+    if (loop_init(l, listen_fd, listen_shared) != 0) {
         snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
-        loop_free(l);
-        return NULL;
-    }
-    int rc = pthread_create(&l->thread, NULL, loop_main, l);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot start the event loop thread: %s", strerror(rc));
         loop_free(l);
         return NULL;
     }
     return l;
 }
 
-void loop_stop(struct loop *l)
+void loop_free(struct loop *l)
 {
-    uint64_t one = 1;
-    pthread_mutex_lock(&l->mu);
-    l->stopping = 1;
-    pthread_mutex_unlock(&l->mu);
-    if (write(l->wake.fd, &one, sizeof(one)) < 0)
-        log_msg(LOG_ERROR, "loop_wake_failed", "error=\"%s\"", strerror(errno));
-    pthread_join(l->thread, NULL);
-    loop_free(l);
+    if (l == NULL)
+        return;
+    if (l->streams != NULL)
+        stream_close_all(l);
+    if (l->waiters != NULL)
+        waiter_close_all(l);
+    free_deferred(l);
+    if (l->conns != NULL)
+        conn_close_all(l);
+    free_deferred(l);
+    listener_free(l->listener);
+    bus_free(l->bus);
+    aredis_free(l->cmd);
+    free_deferred(l);
+    stream_list_free(l->streams);
+    waiter_list_free(l->waiters);
+    conn_list_free(l->conns);
+    free(l->dead);
+    if (l->sig.fd >= 0)
+        close(l->sig.fd);
+    if (l->epfd >= 0)
+        close(l->epfd);
+    free(l);
 }

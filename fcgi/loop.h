@@ -1,21 +1,19 @@
-/* loop.h -- the event loop thread: parked requests, Redis replies, timers.
+/* loop.h -- the worker's one event loop: sockets, Redis replies, timers, signals.
  *
- * One loop per worker process. Request threads answer short requests
- * themselves; an event stream or a waiting connect is handed here (the
- * loop_hand_* calls, the only ones that may be made from another thread)
- * and from then on lives as a few hundred bytes: its FastCGI socket in the
- * epoll set, its realm's channel in the subscriber, its deadlines in the
- * loop's lists. See loop.c for the picture.
+ * A worker process is one thread running one loop, the shape of nginx and
+ * Redis: every FastCGI connection, both Redis connections and the signals
+ * are file descriptors in one epoll set, and nothing blocks. See loop.c
+ * for the picture. Everything here is for that one thread.
  */
 #ifndef RR_LOOP_H
 #define RR_LOOP_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "config.h"
 
 struct loop;
-struct stream_start;
-struct waiter_start;
+struct name_matcher;
 
 /* A file descriptor watched by the loop. on_io gets the epoll events. */
 struct loop_io {
@@ -24,36 +22,42 @@ struct loop_io {
     void (*on_io)(struct loop_io *io, uint32_t revents);
 };
 
-/* Start the loop thread. NULL with a message in err on failure. */
-struct loop *loop_start(const struct config *cfg, char *err, size_t errlen);
+/* Set up the loop: epoll, signals (SIGTERM and SIGINT must already be
+ * blocked), the Redis connections, the listening socket listen_fd (owned:
+ * closed at the end unless shared). NULL with a message in err. */
+struct loop *loop_new(const struct config *cfg, const struct name_matcher *names,
+                      int listen_fd, int listen_shared, char *err, size_t errlen);
 
-/* Ask the loop to stop, close every parked request, and join it. */
-void loop_stop(struct loop *l);
+/* Serve until SIGTERM or SIGINT, then end every request and return 0. */
+int loop_run(struct loop *l);
 
-/* From any thread: hand over a parked request. The loop owns s or w from
- * now on, including the descriptor. -1 if the loop is stopping (then the
- * caller still owns it and must close the descriptor and free it). */
-int loop_hand_stream(struct loop *l, struct stream_start *s);
-int loop_hand_waiter(struct loop *l, struct waiter_start *w);
+void loop_free(struct loop *l);
 
-/* Loop thread only. Set the watched events of io (0 removes it). 0 or -1. */
+/* Set the watched events of io (0 removes it). 0 or -1. */
 int loop_io_set(struct loop *l, struct loop_io *io, uint32_t events);
 
-/* Milliseconds of CLOCK_MONOTONIC. */
+/* Milliseconds of CLOCK_MONOTONIC, read once per loop turn. */
 uint64_t loop_now_ms(void);
 
-/* Loop thread only: the shared parts the parked requests use. */
+/* The shared parts the requests use. */
 const struct config *loop_config(const struct loop *l);
+const struct name_matcher *loop_names(const struct loop *l);
 struct aredis *loop_redis(const struct loop *l);      /* command connection */
 struct bus *loop_bus(const struct loop *l);           /* subscriber */
 struct stream_list *loop_streams(const struct loop *l);
 struct waiter_list *loop_waiters(const struct loop *l);
+struct conn_list *loop_conns(const struct loop *l);
+struct listener *loop_listener(const struct loop *l);
+int loop_stopping(const struct loop *l);
 
-/* Loop thread only: free p with fn at the end of this loop turn, when no
- * epoll event of the turn can still point at it. */
+/* Held requests (event streams and waiting connects) of this worker. */
+size_t loop_held(const struct loop *l);
+
+/* Free p with fn at the end of this loop turn, when no epoll event of the
+ * turn can still point at it. */
 void loop_defer_free(struct loop *l, void *p, void (*fn)(void *));
 
-/* Loop thread only: run the loop's timer check no later than at (ms). */
+/* Run the loop's timer check no later than at (ms). */
 void loop_wake_at(struct loop *l, uint64_t at);
 
 #endif

@@ -1,76 +1,46 @@
-/* main.c -- hysteria-realm-fcgi: start-up, the request threads, shutdown.
+/* main.c -- hysteria-realm-fcgi: start-up, the event loop, shutdown.
  *
- * Start-up reads the configuration, compiles the name pattern and loads the
- * Lua scripts; any failure there is one line on stderr and exit status 2.
- * Then: the event loop thread, --threads request threads sharing the
- * listening socket, and the main thread waiting for SIGTERM or SIGINT.
- * Signals are blocked in every thread and taken by sigwait() here, so no
- * handler runs inside libfcgi or hiredis. Shutdown stops accepting (the
- * listening socket is shut down, which wakes the threads in accept), lets
- * the request threads finish what they hold, then ends the parked
- * requests and exits 0.
+ * Start-up reads the configuration, compiles the name pattern, reads the
+ * function library and opens (or takes over) the listening socket; any
+ * failure there is one line on stderr and exit status 2. Then the one
+ * event loop serves until SIGTERM or SIGINT (blocked here and read from a
+ * signalfd in the loop, so no handler runs inside a library), ends the
+ * held requests, and the process exits 0.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "handlers.h"
+#include "listener.h"
 #include "log.h"
 #include "loop.h"
 #include "name.h"
-#include "request.h"
 #include "scripts.h"
 
-struct worker {
-    pthread_t thread;
-    int started;
-    int listen_fd;
-    struct handler_ctx ctx;
-};
-
-static void *worker_main(void *arg)
+/* Each held stream costs a descriptor: take all the kernel allows. */
+static void raise_nofile(void)
 {
-    struct worker *w = arg;
-    struct request *r = request_new(w->listen_fd);
-    if (r == NULL) {
-        log_msg(LOG_ERROR, "request_init_failed", NULL);
-        return NULL;
-    }
-    while (request_accept(r) == 0)
-        handle_request(&w->ctx, r);
-    request_free(r);
-    return NULL;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_msg(LOG_WARN, "rlimit_nofile", "error=\"%s\"", strerror(errno));
 }
 
-static int start_workers(struct worker *ws, long n, const struct config *cfg,
-                         const struct name_matcher *names, struct loop *loop, int fd)
+/* Where Redis is, for the start-up line: never the password. */
+static void redis_where(const struct redis_target *t, char *buf, size_t len)
 {
-    for (long k = 0; k < n; k++) {
-        struct worker *w = &ws[k];
-        w->listen_fd = fd;
-        if (handler_ctx_init(&w->ctx, cfg, names, loop) != 0 ||
-            pthread_create(&w->thread, NULL, worker_main, w) != 0)
-            return -1;
-        w->started = 1;
-    }
-    return 0;
-}
-
-static void stop_workers(struct worker *ws, long n, int fd)
-{
-    /* Wakes every thread blocked in accept(2) with an error. */
-    shutdown(fd, SHUT_RDWR);
-    for (long k = 0; k < n; k++) {
-        if (ws[k].started)
-            pthread_join(ws[k].thread, NULL);
-        handler_ctx_free(&ws[k].ctx);
-    }
+    if (t->path != NULL)
+        snprintf(buf, len, "unix:%s/%d%s", t->path, t->db, t->password ? " auth=yes" : "");
+    else
+        snprintf(buf, len, "%s:%d/%d%s", t->host, t->port, t->db, t->password ? " auth=yes" : "");
 }
 
 static int setup(struct config *cfg, struct name_matcher **names, int argc, char **argv)
@@ -93,39 +63,36 @@ static int setup(struct config *cfg, struct name_matcher **names, int argc, char
         fprintf(stderr, "hysteria-realm-fcgi: %s\n", err);
         return -1;
     }
+    if (handlers_init(cfg) != 0) {
+        fprintf(stderr, "hysteria-realm-fcgi: out of memory\n");
+        return -1;
+    }
     return 0;
 }
 
-static int serve(const struct config *cfg, const struct name_matcher *names, sigset_t *sigs)
+static int serve(const struct config *cfg, const struct name_matcher *names)
 {
-    char err[512];
-    int sig = 0;
-    int fd = request_listen(cfg->listen, err, sizeof(err));
+    char err[512], where[320];
+    int shared;
+    int fd = listener_open(cfg->listen, &shared, err, sizeof(err));
     if (fd < 0) {
         fprintf(stderr, "hysteria-realm-fcgi: %s\n", err);
         return -1;
     }
-    struct loop *loop = loop_start(cfg, err, sizeof(err));
-    if (loop == NULL) {
+    struct loop *l = loop_new(cfg, names, fd, shared, err, sizeof(err));
+    if (l == NULL) {
         fprintf(stderr, "hysteria-realm-fcgi: %s\n", err);
+        if (!shared)
+            close(fd);
         return -1;
     }
-    struct worker *ws = calloc((size_t)cfg->threads, sizeof(*ws));
-    int rc = ws == NULL ? -1 : start_workers(ws, cfg->threads, cfg, names, loop, fd);
-    if (rc == 0) {
-        log_msg(LOG_INFO, "started", "listen=%s threads=%ld redis=%s",
-                cfg->listen ? cfg->listen : "fd0", cfg->threads, cfg->redis_url);
-        sigwait(sigs, &sig);
-        log_msg(LOG_INFO, "stopping", "signal=%d", sig);
-    } else {
-        log_msg(LOG_ERROR, "start_failed", "error=\"cannot start request threads\"");
-    }
-    if (ws != NULL)
-        stop_workers(ws, cfg->threads, fd);
-    free(ws);
-    loop_stop(loop);
-    if (cfg->listen != NULL && fd > 0)
-        close(fd);
+    redis_where(&cfg->redis, where, sizeof(where));
+    log_msg(LOG_INFO, "started", "listen=%s%s redis=%s pid=%ld",
+            cfg->listen ? cfg->listen : shared && fd == 3 ? "systemd" : "fd0",
+            shared ? " shared=yes" : "", where, (long)getpid());
+    int rc = loop_run(l);
+    loop_free(l);
+    log_msg(LOG_INFO, "stopped", NULL);
     return rc;
 }
 
@@ -135,19 +102,18 @@ int main(int argc, char **argv)
     struct name_matcher *names = NULL;
     sigset_t sigs;
 
-    /* Before libfcgi sets anything up: it keeps handlers that are not default. */
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    /* libfcgi drains a finished request's socket for up to this long. */
-    setenv("LIBFCGI_OS_CLOSE_POLL_TIMEOUT", "500", 0);
+    sigprocmask(SIG_BLOCK, &sigs, NULL);
+    raise_nofile();
 
     memset(&cfg, 0, sizeof(cfg));
     int rc = setup(&cfg, &names, argc, argv);
     if (rc == 0)
-        rc = serve(&cfg, names, &sigs);
+        rc = serve(&cfg, names);
+    handlers_free();
     name_free(names);
     scripts_free();
     config_free(&cfg);

@@ -48,7 +48,8 @@ struct name_matcher *name_compile(const char *pattern, char *err, size_t errlen)
 }
 
 /* 1 if the len bytes at name match m somewhere (as the pattern's anchors
- * say), else 0. Empty names, names over RR_NAME_MAX bytes and invalid UTF-8
+ * say), 0 if not, -1 if PCRE2 could not tell (match or depth limit, out of
+ * memory). Empty names, names over RR_NAME_MAX bytes and invalid UTF-8
  * never match. */
 int name_match(const struct name_matcher *m, const char *name, size_t len)
 {
@@ -59,10 +60,16 @@ int name_match(const struct name_matcher *m, const char *name, size_t len)
         return 0;
     md = pcre2_match_data_create_from_pattern(m->code, NULL);
     if (md == NULL)
-        return 0;
+        return -1;
     rc = pcre2_match(m->code, (PCRE2_SPTR)name, len, 0, 0, md, NULL);
     pcre2_match_data_free(md);
-    return rc >= 0;
+    if (rc >= 0)
+        return 1;
+    /* No match, or input that can never match (bad UTF-8): 0. Limits and
+     * memory: -1, a fault that may pass. */
+    if (rc == PCRE2_ERROR_NOMATCH || (rc <= PCRE2_ERROR_UTF8_ERR1 && rc >= PCRE2_ERROR_UTF8_ERR21))
+        return 0;
+    return -1;
 }
 
 /* Free m (NULL is fine). */

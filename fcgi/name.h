@@ -15,7 +15,8 @@ struct name_matcher;
 struct name_matcher *name_compile(const char *pattern, char *err, size_t errlen);
 
 /* 1 if the len bytes at name match (len 0 never matches; len > RR_NAME_MAX
- * never matches), else 0. May be called from any thread. */
+ * never matches), 0 if not, -1 if PCRE2 gave up (match limit, memory):
+ * a fault that may pass, never a 400. */
 int name_match(const struct name_matcher *m, const char *name, size_t len);
 
 void name_free(struct name_matcher *m);

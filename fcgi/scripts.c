@@ -1,7 +1,12 @@
-/* scripts.c -- the Lua scripts of sql/, read from disk once and named by SHA-1.
+/* scripts.c -- the transitions of sql/ as one Redis 7 function library.
  *
- * scripts_load() and scripts_free() run in main() while there is one thread;
- * scripts_get() may then be called from any thread (the table is read-only). */
+ * Each sql/<name>.lua is the body of one function, written as a script
+ * (KEYS, ARGV, return). The library wraps each body as
+ *     redis.register_function('hr_<crc>_<name>', function(KEYS, ARGV) <body> end)
+ * under "#!lua name=hysteria_realm_<crc>", where <crc> is the CRC-32 of
+ * the bodies: workers of two versions (a rolling upgrade) load two
+ * libraries side by side instead of replacing each other's functions.
+ * scripts_load() runs once in main() before the loop starts. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,7 +16,7 @@
 #include <unistd.h>
 
 #include "scripts.h"
-#include "sha1.h"
+#include <zlib.h>
 
 #define SCRIPT_SIZE_MAX (1024 * 1024)
 
@@ -88,12 +93,49 @@ static int scripts_load_one(const char *dir, struct script *s, char *err, size_t
         snprintf(err, errlen, "cannot read script %s: %s", path,
                  errno == ENODATA ? "file is empty" : strerror(errno));
     close(fd);
-    if (rc == 0)
-        sha1_hex(s->body, s->len, s->sha);
     return rc;
 }
 
-/* Read every script from dir and compute its SHA-1. 0, or -1 with a line
+static char *library;
+static size_t library_len;
+
+/* The function's name: "hr_<crc>_" and the file name without ".lua". */
+static void name_function(struct script *s, const char *crc)
+{
+    size_t base = strlen(s->file) - 4;
+    snprintf(s->function, sizeof(s->function), "hr_%s_%.*s", crc, (int)base, s->file);
+}
+
+/* Wrap every body into the library text. 0, or -1 on out of memory. */
+static int scripts_build(void)
+{
+    static const char head[] = "#!lua name=hysteria_realm_%s\n";
+    static const char open_fn[] = "redis.register_function('%s', function(KEYS, ARGV)\n";
+    static const char close_fn[] = "\nend)\n";
+    char crc[9];
+    uLong sum = crc32(0L, Z_NULL, 0);
+    size_t size = sizeof(head) + 8;
+    for (int i = 0; i < SCRIPT_COUNT; i++) {
+        sum = crc32(sum, (const Bytef *)scripts_table[i].body, (uInt)scripts_table[i].len);
+        size += sizeof(open_fn) + sizeof(scripts_table[i].function) + scripts_table[i].len + sizeof(close_fn);
+    }
+    snprintf(crc, sizeof(crc), "%08lx", (unsigned long)sum);
+    if ((library = malloc(size)) == NULL)
+        return -1;
+    size_t off = (size_t)snprintf(library, size, head, crc);
+    for (int i = 0; i < SCRIPT_COUNT; i++) {
+        struct script *s = &scripts_table[i];
+        name_function(s, crc);
+        off += (size_t)snprintf(library + off, size - off, open_fn, s->function);
+        memcpy(library + off, s->body, s->len);
+        off += s->len;
+        off += (size_t)snprintf(library + off, size - off, "%s", close_fn);
+    }
+    library_len = off;
+    return 0;
+}
+
+/* Read every script from dir and build the library. 0, or -1 with a line
  * naming the missing or unreadable file in err (nothing stays loaded). */
 int scripts_load(const char *dir, char *err, size_t errlen)
 {
@@ -110,6 +152,11 @@ int scripts_load(const char *dir, char *err, size_t errlen)
             return -1;
         }
     }
+    if (scripts_build() != 0) {
+        snprintf(err, errlen, "out of memory");
+        scripts_free();
+        return -1;
+    }
     return 0;
 }
 
@@ -122,8 +169,17 @@ void scripts_free(void)
         free(scripts_table[i].body);
         scripts_table[i].body = NULL;
         scripts_table[i].len = 0;
-        scripts_table[i].sha[0] = '\0';
+        scripts_table[i].function[0] = '\0';
     }
+    free(library);
+    library = NULL;
+    library_len = 0;
+}
+
+const char *scripts_library(size_t *len)
+{
+    *len = library_len;
+    return library;
 }
 
 /* The script id (valid after scripts_load succeeded), NULL for a bad id. */

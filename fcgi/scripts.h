@@ -1,10 +1,10 @@
-/* scripts.h -- the Lua scripts of sql/: loaded from disk once, called by SHA.
+/* scripts.h -- the transitions of sql/ as one Redis 7 function library.
  *
- * scripts_load() runs once in main() before any thread starts; after that the
- * table is read-only and shared by the synchronous store (store.c, one
- * context per request thread) and the asynchronous calls of the event loop.
- * Both call EVALSHA and, on a NOSCRIPT reply, fall back to EVAL with the
- * body (which also puts the script back in Redis's cache).
+ * scripts_load() runs once in main(); after that the table is read-only.
+ * The command connection loads the library (FUNCTION LOAD REPLACE) each
+ * time it connects, and every transition is one FCALL of a function of
+ * it. Redis persists and replicates functions with the data, so a
+ * restarted or promoted Redis still has them.
  */
 #ifndef RR_SCRIPTS_H
 #define RR_SCRIPTS_H
@@ -28,15 +28,18 @@ struct script {
     const char *file;      /* "register.lua" */
     char *body;            /* file contents */
     size_t len;
-    char sha[41];          /* lowercase hex SHA-1 of body */
+    char function[48];     /* "hr_<crc>_register": the name to FCALL */
 };
 
-/* Read every script from dir and compute its SHA-1. 0, or -1 with a line
+/* Read every script from dir and build the library. 0, or -1 with a line
  * naming the missing or unreadable file in err. */
 int scripts_load(const char *dir, char *err, size_t errlen);
 void scripts_free(void);
 
 /* The loaded script (valid after scripts_load succeeded). */
 const struct script *scripts_get(enum script_id id);
+
+/* The library text for FUNCTION LOAD, and its length. */
+const char *scripts_library(size_t *len);
 
 #endif

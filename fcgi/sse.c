@@ -12,6 +12,14 @@ const char SSE_HEAD[] =
     "X-Accel-Buffering: no\r\n"
     "\r\n";
 
+const char SSE_OPEN[] =
+    "Status: 200 OK\r\n"
+    "Content-Type: text/event-stream\r\n"
+    "Cache-Control: no-cache\r\n"
+    "X-Accel-Buffering: no\r\n"
+    "\r\n"
+    SSE_KEEPALIVE;
+
 /* 1 if s holds a line break (which would end the field early). */
 static int sse_has_newline(const char *s)
 {

@@ -14,6 +14,10 @@
  * X-Accel-Buffering: no. */
 extern const char SSE_HEAD[];
 
+/* SSE_HEAD and a keepalive comment: nginx holds a response head until
+ * body bytes follow it, and the peer waits for the head. */
+extern const char SSE_OPEN[];
+
 /* Format one event into a malloc'd string (caller frees); *len gets its
  * length. id may be NULL (no id line). data must not contain '\n' or '\r':
  * NULL is returned if it does, or on out of memory. */

@@ -1,4 +1,9 @@
-/* stream.c -- parked event streams, loop thread only.
+/* stream.c -- held event streams, on the event loop.
+ *
+ *   open: join the realm's channel, read the buffer (events.lua, which also
+ *         checks the session and marks the realm held by this stream)
+ *   first read: 401 / 503, or the 200 head and the buffered events
+ *   then: events as published; keepalives; the end on "D sid" or expiry
  *
  * A stream knows the id of the last event it wrote (last_id). Events reach
  * it two ways: published on the realm channel ("E sid id event data"), and
@@ -6,13 +11,13 @@
  * right after last_id is written at once; anything else (a gap, a message
  * before the first read finished, a reconnected subscriber) makes the
  * stream read the buffer from last_id ("sync"), so nothing is written twice
- * and nothing is skipped while it is still in the buffer. After writing, the
- * stream moves the session's delivered cursor (ack.lua), so the next stream
- * of the session starts after what this one wrote.
+ * and nothing is skipped while it is still in the buffer.
  *
- * The session's end: "D sid" on the channel (deregister), or the expiry
- * time running out, after which a sync finds the session gone. A
- * heartbeat_ack event pushes the expiry time back by the session TTL.
+ * The delivered cursor (the realm's "acked", where the next stream of the
+ * session starts) moves once written bytes have left the queue: ack.lua
+ * after a punch or a read of the buffer. A heartbeat_ack costs no write of
+ * ours: heartbeat.lua moves the cursor itself while the realm is held
+ * (see sql/heartbeat.lua). The stream lets go of the realm when it ends.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,22 +25,30 @@
 
 #include "aredis.h"
 #include "bus.h"
+#include "conn.h"
+#include "contract.h"
+#include "hex.h"
 #include "keys.h"
-#include "log.h"
 #include "list.h"
+#include "log.h"
 #include "loop.h"
-#include "park.h"
+#include "respond.h"
 #include "sse.h"
 #include "status.h"
 #include "stream.h"
 
 #define RETRY_MS 1000
+#define HOLD_HEX 16
+#define STREAM_SNDBUF (32 * 1024)      /* the kernel makes it 64 KiB */
+
+enum stream_end { END_RESPONSE, END_GONE };
 
 struct stream {
-    struct park park;
+    struct conn_owner owner;
     struct bus_listener bl;
     struct list_link link;             /* in the loop's list */
     struct loop *loop;
+    struct conn *c;
     uint64_t expire_at;                /* check the session from then on */
     uint64_t last_write;               /* for keepalives */
     long long last_id;                 /* last event written, -1 before the first read */
@@ -43,29 +56,17 @@ struct stream {
     long long ack_sent, ack_want;
     unsigned pending;                  /* Redis calls holding this stream */
     unsigned reading : 1, reread : 1, need_sync : 1, acking : 1;
-    unsigned ending : 1, dead : 1;
+    unsigned opened : 1, joining : 1, dead : 1, held : 1;
+    char hold[HOLD_HEX + 1];           /* this stream's token in the realm's hold */
     char sid[RR_SESSION_HEX + 1];
     char name[];
 };
-
-/* park_new() puts the park first. */
-_Static_assert(offsetof(struct stream, park) == 0, "park first");
 
 struct stream_list {
     struct list all;
 };
 
 static void stream_sync(struct stream *s);
-static void stream_end(struct stream *s);
-
-struct stream_start *stream_start_new(const char *name)
-{
-    size_t len = strlen(name);
-    struct stream_start *s = calloc(1, sizeof(*s) + len + 1);
-    if (s != NULL)
-        memcpy(s->name, name, len + 1);
-    return s;
-}
 
 struct stream_list *stream_list_new(void)
 {
@@ -93,47 +94,52 @@ static void stream_release(struct stream *s)
         loop_defer_free(s->loop, s, free);
 }
 
-/* Take the stream out of everything; freed when no Redis call holds it. */
-static void stream_kill(struct stream *s)
+/* Let go of the realm (and record the last event written): one write per
+ * stream, nobody waits for the reply. */
+static void stream_let_go(struct stream *s)
 {
-    struct stream_list *sl = loop_streams(s->loop);
+    char key[KEY_MAX], idbuf[24];
+    if (!s->held)
+        return;
+    s->held = 0;
+    key_for(KEY_REALM, s->name, key, sizeof(key));
+    snprintf(idbuf, sizeof(idbuf), "%lld", s->ack_sent > s->last_id ? s->ack_sent : s->last_id);
+    const char *keys[1] = { key };
+    const char *args[3] = { s->sid, conn_drained(s->c) ? idbuf : "", s->hold };
+    aredis_script(loop_redis(s->loop), SCRIPT_ACK, 1, keys, 3, args, NULL, NULL);
+}
+
+/* Take the stream out of everything; freed when no Redis call holds it.
+ * END_RESPONSE ends the HTTP response (the connection may serve the next
+ * request); END_GONE: the connection is already closed. */
+static void stream_kill(struct stream *s, enum stream_end how)
+{
     if (s->dead)
         return;
-    bus_leave(loop_bus(s->loop), &s->bl);
-    park_close(&s->park, s->loop);
-    list_remove(&sl->all, &s->link);
     s->dead = 1;
+    bus_leave(loop_bus(s->loop), &s->bl);
+    list_remove(&loop_streams(s->loop)->all, &s->link);
+    if (how == END_RESPONSE && conn_alive(s->c))
+        stream_let_go(s);
+    if (how == END_RESPONSE && conn_alive(s->c))
+        conn_finish(s->c, NULL, 0);
+    conn_unhold(s->c);
     log_msg(LOG_DEBUG, "stream_closed", "realm=%s session=%s", s->name, log_sid(s->sid));
     stream_release(s);
 }
 
-static void stream_end(struct stream *s)
+static void on_gone(struct conn_owner *o)
 {
-    if (s->ending || s->dead)
-        return;
-    s->ending = 1;
-    if (park_end(&s->park, s->loop) != PARK_AGAIN)
-        stream_kill(s);
-}
-
-static void stream_delivered(struct stream *s);
-
-static void on_io(struct loop_io *io, uint32_t revents)
-{
-    struct stream *s = (struct stream *)((char *)io - offsetof(struct stream, park));
-    enum park_rc rc = park_on_io(&s->park, s->loop, revents);
-    if (rc == PARK_ERROR || (s->ending && park_drained(&s->park)))
-        stream_kill(s);
-    else if (rc == PARK_OK)
-        stream_delivered(s);
+    struct stream *s = (struct stream *)((char *)o - offsetof(struct stream, owner));
+    stream_kill(s, END_GONE);
 }
 
 /* ---- writing ---- */
 
 static int stream_put(struct stream *s, const char *buf, size_t len)
 {
-    if (park_write(&s->park, s->loop, buf, len) == PARK_ERROR) {
-        stream_kill(s);
+    if (conn_write(s->c, buf, len) == CONN_ERROR) {
+        stream_kill(s, END_GONE);      /* closed by the write: peer gone or too slow */
         return -1;
     }
     s->last_write = loop_now_ms();
@@ -175,17 +181,27 @@ static void on_ack(void *priv, const struct aresult *res)
         stream_ack(s, s->ack_want);
 }
 
-/* Move the session's delivered cursor to the last event written, once its
- * bytes have all left the queue: a stream dropped with events still queued
- * must leave them to the next stream. */
+/* Move the delivered cursor to the last event written once its bytes have
+ * all left the queue: a stream dropped with events still queued must leave
+ * them to the next stream. */
 static void stream_delivered(struct stream *s)
 {
-    if (park_drained(&s->park) && s->last_id > s->ack_sent)
-        stream_ack(s, s->last_id);
+    if (conn_drained(s->c) && s->ack_want > s->ack_sent)
+        stream_ack(s, s->ack_want);
 }
 
-/* Write one event unless already written; heartbeat_ack moves the expiry. */
-static int stream_event(struct stream *s, long long id, const char *name, const char *data)
+static void on_drained(struct conn_owner *o)
+{
+    struct stream *s = (struct stream *)((char *)o - offsetof(struct stream, owner));
+    stream_delivered(s);
+}
+
+/* Write one event unless already written; heartbeat_ack moves the expiry.
+ * must_ack: the cursor has to follow (a punch, or anything read from the
+ * buffer); a published heartbeat_ack only if an ack is on its way anyway.
+ * 0, or -1 if the stream died. */
+static int stream_event(struct stream *s, long long id, const char *name, const char *data,
+                        int must_ack)
 {
     char idbuf[24];
     size_t len;
@@ -200,8 +216,11 @@ static int stream_event(struct stream *s, long long id, const char *name, const 
     if (rc != 0)
         return -1;
     s->last_id = id;
-    if (strcmp(name, "heartbeat_ack") == 0)
+    int hb = strcmp(name, "heartbeat_ack") == 0;
+    if (hb)
         s->expire_at = loop_now_ms() + (uint64_t)loop_config(s->loop)->session_ttl * 1000;
+    if (must_ack || !hb || s->acking)
+        s->ack_want = id;
     log_msg(LOG_DEBUG, "event_sent", "realm=%s event=%s id=%lld", s->name, name, id);
     return 0;
 }
@@ -219,9 +238,31 @@ static int stream_record(struct stream *s, const struct aitem *it)
         return 0;
     int rc = 0;
     if (sse_parse_record(rec, &id, &name, &data) == 0)
-        rc = stream_event(s, strtoll(id, NULL, 10), name, data);
+        rc = stream_event(s, strtoll(id, NULL, 10), name, data, 1);
     free(rec);
     return rc;
+}
+
+/* The first read answered: the response head, or the refusal. 0 if open. */
+static int stream_first(struct stream *s, const struct aresult *res)
+{
+    if (res->err || res->n < 1 || !res->items[0].is_int) {
+        log_msg(LOG_WARN, "store_unavailable", "error=\"events read failed\"");
+        respond_unavailable(s->c);
+        stream_kill(s, END_GONE);
+        return -1;
+    }
+    if (res->items[0].i != STORE_OK || res->n < 3) {
+        respond_error(s->c, 401, "invalid_token", "invalid or expired session");
+        stream_kill(s, END_GONE);
+        return -1;
+    }
+    s->opened = 1;
+    s->held = 1;
+    if (stream_put(s, SSE_OPEN, strlen(SSE_OPEN)) != 0)
+        return -1;
+    log_msg(LOG_DEBUG, "stream_opened", "realm=%s session=%s", s->name, log_sid(s->sid));
+    return 0;
 }
 
 static void on_events(void *priv, const struct aresult *res)
@@ -233,12 +274,14 @@ static void on_events(void *priv, const struct aresult *res)
         stream_release(s);
         return;
     }
+    if (!s->opened && stream_first(s, res) != 0)
+        return;
     if (res->err || res->n < 1 || !res->items[0].is_int) {
         s->need_sync = 1;          /* Redis trouble: try again on a tick */
         return;
     }
     if (res->items[0].i == STORE_BAD_SESSION || res->n < 3) {
-        stream_end(s);
+        stream_kill(s, END_RESPONSE);
         return;
     }
     long long pttl = res->items[1].i;
@@ -268,9 +311,9 @@ static void stream_sync(struct stream *s)
     key_for(KEY_REALM, s->name, key, sizeof(key));
     key_for(KEY_EVENTS, s->name, ev, sizeof(ev));
     const char *keys[2] = { key, ev };
-    const char *args[2] = { s->sid, after };
+    const char *args[3] = { s->sid, after, s->opened ? "" : s->hold };
     s->need_sync = 0;
-    if (aredis_script(loop_redis(s->loop), SCRIPT_EVENTS, 2, keys, 2, args, on_events, s) != 0) {
+    if (aredis_script(loop_redis(s->loop), SCRIPT_EVENTS, 2, keys, 3, args, on_events, s) != 0) {
         s->need_sync = 1;
         return;
     }
@@ -283,7 +326,10 @@ static void stream_sync(struct stream *s)
 static void on_active(struct bus_listener *l)
 {
     struct stream *s = (struct stream *)((char *)l - offsetof(struct stream, bl));
-    stream_sync(s);
+    /* Already subscribed when the stream joined: the first read, sent
+     * after this, sees everything published before the messages start. */
+    if (!s->joining)
+        stream_sync(s);
 }
 
 static void on_message(struct bus_listener *l, const char *msg, size_t len)
@@ -294,7 +340,10 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
     if (n < 2 || f[0].len != 1 || !bus_field_is(&f[1], s->sid))
         return;
     if (f[0].s[0] == 'D') {
-        stream_end(s);
+        if (!s->opened)
+            return;                /* the first read will find no session: 401 */
+        s->held = 0;               /* the realm is gone: nothing to let go of */
+        stream_kill(s, END_RESPONSE);
         return;
     }
     if (f[0].s[0] != 'E' || n != 5)
@@ -302,12 +351,12 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
     long long id = strtoll(f[2].s, NULL, 10);
     if (id <= s->last_id && s->last_id >= 0)
         return;
-    if (s->reading || s->last_id < 0 || id != s->last_id + 1) {
+    if (s->reading || !s->opened || s->last_id < 0 || id != s->last_id + 1) {
         stream_sync(s);
         return;
     }
     char *name = strndup(f[3].s, f[3].len), *data = strndup(f[4].s, f[4].len);
-    if (name != NULL && data != NULL && stream_event(s, id, name, data) == 0)
+    if (name != NULL && data != NULL && stream_event(s, id, name, data, 0) == 0)
         stream_delivered(s);
     free(name);
     free(data);
@@ -315,34 +364,40 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
 
 /* ---- open, tick, close ---- */
 
-void stream_open(struct loop *l, struct stream_start *st)
+void stream_open(struct loop *l, struct conn *c, const char *name, const char *sid,
+                 long long after)
 {
-    size_t nlen = strlen(st->name);
-    struct stream *s = park_new(l, sizeof(*s) + nlen + 1, st->fd, st->request_id, on_io);
-    if (s == NULL) {
-        log_msg(LOG_ERROR, "stream_open_failed", "realm=%s", st->name);
-        free(st);
+    size_t nlen = strlen(name);
+    struct stream *s = calloc(1, sizeof(*s) + nlen + 1);
+    if (s == NULL || hex_random(s->hold, HOLD_HEX / 2) != 0) {
+        log_msg(LOG_ERROR, "stream_open_failed", "realm=%s error=\"entropy or memory\"", name);
+        free(s);
+        respond_error(c, 503, "internal", "out of memory, try again");
         return;
     }
-    struct stream_list *sl = loop_streams(l);
     s->loop = l;
-    memcpy(s->name, st->name, nlen + 1);
-    memcpy(s->sid, st->sid, sizeof(s->sid));
-    s->after = st->after;
+    s->c = c;
+    s->owner.on_gone = on_gone;
+    s->owner.on_drained = on_drained;
+    memcpy(s->name, name, nlen + 1);
+    memcpy(s->sid, sid, sizeof(s->sid));
+    s->after = after;
     s->last_id = -1;
-    s->expire_at = loop_now_ms() + (st->pttl_ms > 0 ? (uint64_t)st->pttl_ms : 0);
+    s->last_write = loop_now_ms();
+    s->expire_at = UINT64_MAX;
     s->bl.on_active = on_active;
     s->bl.on_message = on_message;
-    list_append(&sl->all, &s->link);
-    free(st);
-    /* nginx holds a response head until body bytes follow it: a comment
-     * gets the head to the peer now, which waits for it. */
-    if (stream_put(s, SSE_HEAD, strlen(SSE_HEAD)) != 0 ||
-        stream_put(s, SSE_KEEPALIVE, strlen(SSE_KEEPALIVE)) != 0)
-        return;
-    log_msg(LOG_DEBUG, "stream_opened", "realm=%s session=%s", s->name, log_sid(s->sid));
-    if (bus_join(loop_bus(l), s->name, &s->bl) != 0)
-        stream_kill(s);
+    conn_hold(c, &s->owner);
+    conn_bound_sndbuf(c, STREAM_SNDBUF);
+    list_append(&loop_streams(l)->all, &s->link);
+    s->joining = 1;
+    int joined = bus_join(loop_bus(l), s->name, &s->bl);
+    s->joining = 0;
+    stream_sync(s);
+    if (joined != 0 || !s->reading) {
+        respond_unavailable(c);
+        stream_kill(s, END_GONE);
+    }
 }
 
 void stream_tick(struct loop *l, uint64_t now)
@@ -352,7 +407,7 @@ void stream_tick(struct loop *l, uint64_t now)
     for (struct list_link *e = list_first(&sl->all), *next; e != NULL; e = next) {
         struct stream *s = list_entry(e, struct stream, link);
         next = list_next(&sl->all, e);
-        if (s->ending)
+        if (!s->opened)
             continue;
         if (s->need_sync || (now >= s->expire_at && !s->reading)) {
             if (now >= s->expire_at)
@@ -362,7 +417,7 @@ void stream_tick(struct loop *l, uint64_t now)
         if (!s->dead && now - s->last_write >= ka)
             stream_put(s, SSE_KEEPALIVE, strlen(SSE_KEEPALIVE));
         if (!s->dead && s->ack_want > s->ack_sent)
-            stream_ack(s, s->ack_want);
+            stream_delivered(s);
     }
 }
 
@@ -372,8 +427,11 @@ void stream_close_all(struct loop *l)
     struct list_link *e;
     while ((e = list_first(&sl->all)) != NULL) {
         struct stream *s = list_entry(e, struct stream, link);
-        if (!s->ending)
-            park_end(&s->park, l);
-        stream_kill(s);
+        if (s->opened)
+            stream_kill(s, END_RESPONSE);
+        else {
+            respond_error(s->c, 503, "shutting_down", "the worker is stopping, try again");
+            stream_kill(s, END_GONE);
+        }
     }
 }

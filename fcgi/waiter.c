@@ -1,6 +1,8 @@
-/* waiter.c -- parked connects, loop thread only.
+/* waiter.c -- held connects, on the event loop.
  *
- *   JOINING --on_active--> BEGINNING --connect_begin ok--> WAITING
+ *   open: join the channel and send connect_begin at once --> BEGINNING
+ *   BEGINNING --connect_begin ok--> WAITING
+ *   BEGINNING/WAITING --subscription confirmed after the begin--> peek
  *   WAITING --"A nonce addrs"--> answered at once (200, holder's addresses)
  *   WAITING --deadline--> ENDING --connect_end--> 200 stored addresses / 404
  *   any state --"D sid"--> 404 realm_not_found at once
@@ -17,21 +19,23 @@
 #include "aredis.h"
 #include "body.h"
 #include "bus.h"
-#include "http.h"
+#include "conn.h"
+#include "hex.h"
 #include "keys.h"
 #include "log.h"
 #include "list.h"
 #include "loop.h"
-#include "park.h"
+#include "respond.h"
 #include "status.h"
 #include "waiter.h"
 
 #define ATTEMPT_MARGIN_MS 5000
 
-enum waiter_state { W_JOINING, W_BEGINNING, W_WAITING, W_ENDING, W_DONE };
+enum waiter_state { W_BEGINNING, W_WAITING, W_ENDING, W_DONE };
 
 struct waiter {
-    struct park park;
+    struct conn_owner owner;
+    struct conn *c;
     struct bus_listener bl;
     struct list_link link;             /* in the loop's list */
     struct loop *loop;
@@ -39,6 +43,7 @@ struct waiter {
     enum waiter_state state;
     unsigned pending;            /* Redis calls holding this waiter */
     int dead;
+    int joining;                 /* inside bus_join */
     int recorded;                /* connect_begin succeeded: clean up the attempt */
     char nonce[RR_NONCE_HEX + 1];
     char key[RR_NONCE_HEX + 1];
@@ -47,28 +52,9 @@ struct waiter {
     char name[];
 };
 
-/* park_new() puts the park first. */
-_Static_assert(offsetof(struct waiter, park) == 0, "park first");
-
 struct waiter_list {
     struct list all;
 };
-
-struct waiter_start *waiter_start_new(const char *name)
-{
-    size_t len = strlen(name);
-    struct waiter_start *w = calloc(1, sizeof(*w) + len + 1);
-    if (w != NULL)
-        memcpy(w->name, name, len + 1);
-    return w;
-}
-
-void waiter_start_free(struct waiter_start *w)
-{
-    if (w != NULL)
-        free(w->punch);
-    free(w);
-}
 
 struct waiter_list *waiter_list_new(void)
 {
@@ -125,29 +111,23 @@ static void waiter_kill(struct waiter *w)
         return;
     attempt_forget(w);
     bus_leave(loop_bus(w->loop), &w->bl);
-    park_close(&w->park, w->loop);
     list_remove(&wl->all, &w->link);
+    conn_unhold(w->c);
     w->dead = 1;
     w->state = W_DONE;
     waiter_release(w);
 }
 
-/* Send the whole response in one write; the waiter goes once it is out. */
+/* Answer the connect (the connection sends it and goes on by itself). */
 static void waiter_reply(struct waiter *w, int status, char *body)
 {
-    char head[128];
-    int n = http_head(head, sizeof(head), status, "application/json", NULL);
-    size_t blen = body ? strlen(body) : 0;
-    char *all = body && n >= 0 ? malloc((size_t)n + blen) : NULL;
-    w->state = W_DONE;
-    bus_leave(loop_bus(w->loop), &w->bl);
-    if (all != NULL) {
-        memcpy(all, head, (size_t)n);
-        memcpy(all + n, body, blen);
+    if (body == NULL) {
+        log_msg(LOG_ERROR, "out_of_memory", "what=connect_reply");
+        respond_error(w->c, 503, "internal", "out of memory, try again");
+    } else {
+        respond(w->c, status, NULL, body);
     }
-    if (all == NULL || park_finish(&w->park, w->loop, all, (size_t)n + blen) != PARK_AGAIN)
-        waiter_kill(w);
-    free(all);
+    waiter_kill(w);
     free(body);
 }
 
@@ -164,12 +144,11 @@ static void waiter_answer(struct waiter *w, const char *addrs, const char *how)
     waiter_reply(w, 200, body_connect_reply(addrs, w->nonce, w->obfs));
 }
 
-static void on_io(struct loop_io *io, uint32_t revents)
+/* The client went away. */
+static void on_gone(struct conn_owner *o)
 {
-    struct waiter *w = (struct waiter *)((char *)io - offsetof(struct waiter, park));
-    enum park_rc rc = park_on_io(&w->park, w->loop, revents);
-    if (rc == PARK_ERROR || (w->state == W_DONE && park_drained(&w->park)))
-        waiter_kill(w);
+    struct waiter *w = (struct waiter *)((char *)o - offsetof(struct waiter, owner));
+    waiter_kill(w);
 }
 
 /* ---- Redis calls ---- */
@@ -301,10 +280,11 @@ static void waiter_end(struct waiter *w, int peek)
 static void on_active(struct bus_listener *l)
 {
     struct waiter *w = (struct waiter *)((char *)l - offsetof(struct waiter, bl));
-    if (w->state == W_JOINING)
-        waiter_begin(w);
-    else if (w->state == W_WAITING)
-        waiter_end(w, 1);    /* resubscribed: an answer may have come meanwhile */
+    /* Live only after the begin was sent (or resubscribed): an answer may
+     * have been published while nobody listened. The peek follows the
+     * begin on the same connection, so Redis runs it after. */
+    if (!w->joining && (w->state == W_BEGINNING || w->state == W_WAITING))
+        waiter_end(w, 1);
 }
 
 static void on_message(struct bus_listener *l, const char *msg, size_t len)
@@ -333,33 +313,46 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
 
 /* ---- open, tick, close ---- */
 
-void waiter_open(struct loop *l, struct waiter_start *st)
+void waiter_open(struct loop *l, struct conn *c, const char *name,
+                 const struct connect_body *cb)
 {
-    size_t nlen = strlen(st->name);
-    struct waiter *w = park_new(l, sizeof(*w) + nlen + 1, st->fd, st->request_id, on_io);
-    if (w == NULL) {
-        log_msg(LOG_ERROR, "connect_park_failed", "realm=%s", st->name);
-        waiter_start_free(st);
+    size_t nlen = strlen(name);
+    struct waiter *w = calloc(1, sizeof(*w) + nlen + 1);
+    char *json = body_addresses_json(&cb->addrs);
+    char *punch = json ? body_punch_event(json, cb->nonce, cb->obfs) : NULL;
+    free(json);
+    if (w == NULL || punch == NULL) {
+        log_msg(LOG_ERROR, "out_of_memory", "what=connect realm=%s", name);
+        free(w);
+        free(punch);
+        respond_error(c, 503, "internal", "out of memory, try again");
         return;
     }
-    struct waiter_list *wl = loop_waiters(l);
     w->loop = l;
-    memcpy(w->name, st->name, nlen + 1);
-    memcpy(w->nonce, st->nonce, sizeof(w->nonce));
-    memcpy(w->key, st->key, sizeof(w->key));
-    memcpy(w->obfs, st->obfs, sizeof(w->obfs));
-    w->punch = st->punch;
-    st->punch = NULL;
-    waiter_start_free(st);
+    w->c = c;
+    w->owner.on_gone = on_gone;
+    w->punch = punch;
+    memcpy(w->name, name, nlen + 1);
+    memcpy(w->nonce, cb->nonce, sizeof(w->nonce));
+    hex_lower(w->key, cb->nonce, RR_NONCE_HEX);
+    memcpy(w->obfs, cb->obfs, sizeof(w->obfs));
     w->deadline = loop_now_ms() + (uint64_t)loop_config(l)->connect_wait * 1000;
     w->bl.on_active = on_active;
     w->bl.on_message = on_message;
-    list_append(&wl->all, &w->link);
+    conn_hold(c, &w->owner);
+    list_append(&loop_waiters(l)->all, &w->link);
     loop_wake_at(l, w->deadline);
+    log_msg(LOG_DEBUG, "punch", "realm=%s", w->name);
     /* With Redis away the attempt cannot be recorded: say so now, not in 10 s. */
-    if (!aredis_ready(loop_redis(l)) || !bus_ready(loop_bus(l)) ||
-        bus_join(loop_bus(l), w->name, &w->bl) != 0)
+    w->joining = 1;
+    int joined = aredis_ready(loop_redis(l)) && bus_ready(loop_bus(l))
+                 ? bus_join(loop_bus(l), w->name, &w->bl) : -1;
+    w->joining = 0;
+    if (joined != 0) {
         waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
+        return;
+    }
+    waiter_begin(w);
 }
 
 uint64_t waiter_tick(struct loop *l, uint64_t now)
@@ -372,7 +365,7 @@ uint64_t waiter_tick(struct loop *l, uint64_t now)
             return w->deadline;
         if (w->state == W_WAITING)
             waiter_end(w, 0);
-        else if (w->state == W_JOINING || w->state == W_BEGINNING)
+        else if (w->state == W_BEGINNING)
             waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
     }
     return UINT64_MAX;

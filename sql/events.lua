@@ -1,13 +1,17 @@
--- events.lua -- the buffered events a stream has not seen yet.
+-- events.lua -- the buffered events a stream has not seen yet; on a
+-- stream's first read, also mark the realm as held by that stream.
 --
 -- KEYS: 1 hr:realm:{name}  2 hr:ev:{name}
 -- ARGV: 1 sid  2 after: an event id, or "" for the realm's acked cursor
+--       3 hold token (optional): the stream now holding the realm
 -- Returns: {0, pttl_ms, after, record...}: the cursor used, then the records
 --          "<id> <event> <data>" whose id > after, oldest first; or {4}
 --          (bad session).
--- Touches: reads realm and ev only.
+-- Touches: reads realm and ev; with a hold token sets realm's hold.
 
 if redis.call('HGET', KEYS[1], 'sid') ~= ARGV[1] then return {4} end
+
+if ARGV[3] and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'hold', ARGV[3]) end
 
 local after = tonumber(ARGV[2]) or tonumber(redis.call('HGET', KEYS[1], 'acked')) or 0
 -- A Last-Event-ID past the newest event (a stale id from an earlier

@@ -568,11 +568,14 @@ class Stack:
 
     def worker_cmd(self, i):
         """Worker i's command line (without the ip netns exec prefix)."""
+        # Over TCP from the proxy's address on the test network (the
+        # worker's default admits loopback peers only).
+        allow = ["--fcgi-allow", self.net.addr["root"]] if self.hosts == 2 else []
         return [worker_binary(),
                 "--listen", self.worker_listen(i),
                 "--redis", "redis://%s:%d/0" % (self.redis_host, self.redis_port),
                 "--token", self.token,
-                "--scripts-dir", os.path.join(REPO, "sql")] + self.worker_args
+                "--scripts-dir", os.path.join(REPO, "sql")] + allow + self.worker_args
 
     def worker_environ(self):
         env = dict(os.environ)
@@ -673,7 +676,7 @@ class Stack:
         # max_fails=0: a restarted worker is used again at once (the tests
         # kill and restart workers; nginx would otherwise skip it for 10 s).
         pool = " ".join("server %s max_fails=0;" % target(i) for i in range(self.nworkers))
-        ups = "\n    ".join("upstream hr_w%d { server %s; }" % (i + 1, target(i))
+        ups = "\n    ".join("upstream hr_w%d { server %s; keepalive 8; }" % (i + 1, target(i))
                             for i in range(self.nworkers))
         listen = "\n        ".join("listen 127.0.0.1:%d;" % p for p in self.worker_ports)
         pmap = "\n        ".join("%d hr_w%d;" % (p, i + 1) for i, p in enumerate(self.worker_ports))
