@@ -5,6 +5,7 @@
  * (flag over environment over default, an empty environment variable counts
  * as unset), then converted and checked, so an error names the source that
  * gave the bad value. Called once by main() before any thread starts. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,9 @@ struct cfg_row {
 
 static const struct cfg_row cfg_table[] = {
     { "token", "HYSTERIA_REALM_TOKEN", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(token),
-      "shared bearer token for register and connect (required)" },
+      "shared bearer token for register and connect (this or --token-file is required)" },
+    { "token-file", "HYSTERIA_REALM_TOKEN_FILE", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(token_file),
+      "file holding the token (first line); read again on SIGHUP" },
     { "max-realms", "HYSTERIA_REALM_MAX_REALMS", CFG_NUMBER, "65536",
       0, CFG_NUMBER_MAX, CFG_FIELD(max_realms), "total realms; 0 = no limit" },
     { "max-realms-per-ip", "HYSTERIA_REALM_MAX_REALMS_PER_IP", CFG_NUMBER, "4",
@@ -334,8 +337,19 @@ static int cfg_finish(struct config *cfg, const struct cfg_raw *raw,
     for (k = 0; k < CFG_ROWS; k++)
         if (cfg_apply(cfg, &cfg_table[k], &raw[k], err, errlen) != 0)
             return -1;
+    if (cfg->token != NULL && cfg->token_file != NULL) {
+        snprintf(err, errlen, "give the token once: --token or --token-file, not both");
+        return -1;
+    }
+    if (cfg->token_file != NULL) {
+        if (config_read_token(cfg->token_file, &cfg->token, msg, sizeof msg) != 0) {
+            snprintf(err, errlen, "--token-file: %s", msg);
+            return -1;
+        }
+    }
     if (cfg->token == NULL) {
-        snprintf(err, errlen, "HYSTERIA_REALM_TOKEN (--token) is required");
+        snprintf(err, errlen, "HYSTERIA_REALM_TOKEN (--token) or HYSTERIA_REALM_TOKEN_FILE "
+                 "(--token-file) is required");
         return -1;
     }
     if (cfg_derive_param(cfg, err, errlen) != 0)
@@ -352,6 +366,38 @@ static int cfg_finish(struct config *cfg, const struct cfg_raw *raw,
         snprintf(err, errlen, "%s: %s", cfg_who(r, raw[r - cfg_table].src, who, sizeof who), msg);
         return -1;
     }
+    return 0;
+}
+
+/* The first line of path, without its line end and surrounding white
+ * space, into a malloc'd *out. 0, or -1 with err (which never holds the
+ * token). */
+int config_read_token(const char *path, char **out, char *err, size_t errlen)
+{
+    char buf[1024];
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *line = fgets(buf, sizeof buf, f);
+    fclose(f);
+    size_t start = 0, len = line ? strlen(line) : 0;
+    while (len > 0 && strchr(" \t\r\n", buf[len - 1]) != NULL)
+        len--;
+    while (start < len && (buf[start] == ' ' || buf[start] == '\t'))
+        start++;
+    if (len == start) {
+        snprintf(err, errlen, "%s holds no token on its first line", path);
+        return -1;
+    }
+    char *t = strndup(buf + start, len - start);
+    explicit_bzero(buf, sizeof buf);
+    if (t == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *out = t;
     return 0;
 }
 

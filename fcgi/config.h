@@ -19,7 +19,8 @@ struct redis_target {
 
 struct config {
     /* The contract's settings (SPEC.md "Configuration"). */
-    char *token;                 /* --token, HYSTERIA_REALM_TOKEN, required */
+    char *token;                 /* --token, HYSTERIA_REALM_TOKEN, or read from token_file */
+    char *token_file;            /* --token-file, HYSTERIA_REALM_TOKEN_FILE: first line; SIGHUP re-reads */
     long max_realms;             /* --max-realms, 65536, 0 = no limit */
     long max_realms_per_ip;      /* --max-realms-per-ip, 4, 0 = no limit */
     char *trusted_proxy_header;  /* --trusted-proxy-header, NULL = none; as given ("X-Forwarded-For") */
@@ -59,6 +60,10 @@ enum config_result {
  * cfg is then freed. */
 enum config_result config_load(struct config *cfg, int argc, char **argv,
                                char *err, size_t errlen);
+
+/* Read a token from the first line of path into a malloc'd *out. 0, or
+ * -1 with a message in err. */
+int config_read_token(const char *path, char **out, char *err, size_t errlen);
 
 /* Free every string config_load() allocated. Safe on a zeroed struct. */
 void config_free(struct config *cfg);

@@ -7,7 +7,8 @@
  *   |                      (keep-alive: the next request follows on the same conn)|
  *   | Redis commands ..... every request's FCALL pipelined on one connection      |
  *   | Redis subscriber ... realm channels: E(vent), A(nswer), D(eregister)        |
- *   | signalfd ........... SIGTERM / SIGINT: stop accepting, end requests, exit   |
+ *   | signalfd ........... SIGTERM / SIGINT: stop accepting, end requests, exit;  |
+ *   |                      SIGHUP: read the token file again                      |
  *   | timers (epoll_wait timeout): connect deadlines, FastCGI read timeouts,      |
  *   |   Redis deadlines and reconnects, every second keepalives and expiry       |
  *   +-----------------------------------------------------------------------------+
@@ -51,7 +52,7 @@ struct deferred {
 };
 
 struct loop {
-    const struct config *cfg;
+    struct config *cfg;                /* the token changes on SIGHUP */
     const struct name_matcher *names;
     int epfd;
     struct loop_io sig;                /* signalfd */
@@ -159,13 +160,36 @@ static void begin_stop(struct loop *l, int sig)
     conn_close_idle(l);
 }
 
+/* SIGHUP: read the token file again; a bad file keeps the old token. */
+static void reload_token(struct loop *l)
+{
+    char err[256], *token;
+    if (l->cfg->token_file == NULL) {
+        log_msg(LOG_INFO, "sighup_ignored", "reason=\"no --token-file\"");
+        return;
+    }
+    if (config_read_token(l->cfg->token_file, &token, err, sizeof(err)) != 0) {
+        log_msg(LOG_ERROR, "token_reload_failed", "error=\"%s\"", err);
+        return;
+    }
+    int same = strcmp(token, l->cfg->token) == 0;
+    explicit_bzero(l->cfg->token, strlen(l->cfg->token));
+    free(l->cfg->token);
+    l->cfg->token = token;
+    log_msg(LOG_INFO, "token_reloaded", "changed=%s", same ? "no" : "yes");
+}
+
 static void on_signal(struct loop_io *io, uint32_t revents)
 {
     struct loop *l = (struct loop *)((char *)io - offsetof(struct loop, sig));
     struct signalfd_siginfo si;
     (void)revents;
-    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-        begin_stop(l, (int)si.ssi_signo);
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGHUP)
+            reload_token(l);
+        else
+            begin_stop(l, (int)si.ssi_signo);
+    }
 }
 
 /* ---- the loop ---- */
@@ -233,6 +257,7 @@ static int loop_init(struct loop *l, int listen_fd, int listen_shared)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     l->wake_at = UINT64_MAX;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->sig.fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -252,7 +277,7 @@ static int loop_init(struct loop *l, int listen_fd, int listen_shared)
     return l->listener == NULL ? -1 : 0;
 }
 
-struct loop *loop_new(const struct config *cfg, const struct name_matcher *names,
+struct loop *loop_new(struct config *cfg, const struct name_matcher *names,
                       int listen_fd, int listen_shared, char *err, size_t errlen)
 {
     struct loop *l = calloc(1, sizeof(*l));

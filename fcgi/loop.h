@@ -22,10 +22,11 @@ struct loop_io {
     void (*on_io)(struct loop_io *io, uint32_t revents);
 };
 
-/* Set up the loop: epoll, signals (SIGTERM and SIGINT must already be
- * blocked), the Redis connections, the listening socket listen_fd (owned:
- * closed at the end unless shared). NULL with a message in err. */
-struct loop *loop_new(const struct config *cfg, const struct name_matcher *names,
+/* Set up the loop: epoll, signals (SIGTERM, SIGINT and SIGHUP must
+ * already be blocked), the Redis connections, the listening socket
+ * listen_fd (owned: closed at the end unless shared). cfg->token is
+ * replaced on SIGHUP. NULL with a message in err. */
+struct loop *loop_new(struct config *cfg, const struct name_matcher *names,
                       int listen_fd, int listen_shared, char *err, size_t errlen);
 
 /* Serve until SIGTERM or SIGINT, then end every request and return 0. */

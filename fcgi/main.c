@@ -5,7 +5,7 @@
  * failure there is one line on stderr and exit status 2. Then the one
  * event loop serves until SIGTERM or SIGINT (blocked here and read from a
  * signalfd in the loop, so no handler runs inside a library), ends the
- * held requests, and the process exits 0.
+ * held requests, and the process exits 0. SIGHUP reads --token-file again.
  */
 #include <errno.h>
 #include <signal.h>
@@ -70,7 +70,7 @@ static int setup(struct config *cfg, struct name_matcher **names, int argc, char
     return 0;
 }
 
-static int serve(const struct config *cfg, const struct name_matcher *names)
+static int serve(struct config *cfg, const struct name_matcher *names)
 {
     char err[512], where[320];
     int shared;
@@ -106,6 +106,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
     sigprocmask(SIG_BLOCK, &sigs, NULL);
     raise_nofile();
 

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -12,7 +13,8 @@ static const char *const env_names[] = {
     "HYSTERIA_REALM_TRUSTED_PROXY_HEADER", "HYSTERIA_REALM_NAME_PATTERN",
     "HYSTERIA_REALM_DEBUG", "HYSTERIA_REALM_REDIS", "HYSTERIA_REALM_LISTEN",
     "HYSTERIA_REALM_THREADS", "HYSTERIA_REALM_SESSION_TTL", "HYSTERIA_REALM_CONNECT_WAIT",
-    "HYSTERIA_REALM_KEEPALIVE", "HYSTERIA_REALM_SCRIPTS_DIR",
+    "HYSTERIA_REALM_KEEPALIVE", "HYSTERIA_REALM_SCRIPTS_DIR", "HYSTERIA_REALM_TOKEN_FILE",
+    "HYSTERIA_REALM_MAX_HELD", "HYSTERIA_REALM_FCGI_TIMEOUT", "HYSTERIA_REALM_FCGI_ALLOW",
 };
 
 static void clear_env(void)
@@ -99,10 +101,10 @@ TEST(config_token_required)
 
     clear_env();
     ASSERT_EQ_INT(CONFIG_ERROR, load(&c, err, none));
-    ASSERT_EQ_STR("HYSTERIA_REALM_TOKEN (--token) is required", err);
+    ASSERT_EQ_STR("HYSTERIA_REALM_TOKEN (--token) or HYSTERIA_REALM_TOKEN_FILE (--token-file) is required", err);
     ASSERT_TRUE(c.name_pattern == NULL);   /* freed on error */
     ASSERT_EQ_INT(CONFIG_ERROR, load(&c, err, empty));
-    ASSERT_EQ_STR("HYSTERIA_REALM_TOKEN (--token) is required", err);
+    ASSERT_EQ_STR("HYSTERIA_REALM_TOKEN (--token) or HYSTERIA_REALM_TOKEN_FILE (--token-file) is required", err);
     setenv("HYSTERIA_REALM_TOKEN", "", 1);
     ASSERT_EQ_INT(CONFIG_ERROR, load(&c, err, none));
     setenv("HYSTERIA_REALM_TOKEN", "from-env", 1);
@@ -431,4 +433,72 @@ TEST(config_redis_bad_urls)
         ASSERT_TRUE(strstr(err, "Redis URL") != NULL);
         ASSERT_TRUE(t.host == NULL && t.path == NULL && t.password == NULL);
     }
+}
+
+/* Write text to a fresh temporary file; its path into path (64 bytes). */
+static int temp_file(char *path, const char *text)
+{
+    snprintf(path, 64, "/tmp/rr-unit-token-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    close(fd);
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+TEST(config_token_file)
+{
+    struct config c;
+    char err[256], path[64], empty[64];
+    clear_env();
+    ASSERT_EQ_INT(0, temp_file(path, "  s3cret-token \nsecond line\n"));
+    ASSERT_EQ_INT(0, temp_file(empty, "\n"));
+    const char *ok[] = { "--token-file", path, NULL };
+    const char *both[] = { "--token", "t", "--token-file", path, NULL };
+    const char *missing[] = { "--token-file", "/nonexistent/token", NULL };
+    const char *blank[] = { "--token-file", empty, NULL };
+    ASSERT_EQ_INT(CONFIG_OK, load(&c, err, ok));
+    ASSERT_EQ_STR("s3cret-token", c.token);
+    config_free(&c);
+    ASSERT_EQ_INT(CONFIG_ERROR, load(&c, err, both));
+    ASSERT_TRUE(strstr(err, "not both") != NULL);
+    ASSERT_EQ_INT(CONFIG_ERROR, load(&c, err, missing));
+    ASSERT_TRUE(strstr(err, "/nonexistent/token") != NULL);
+    ASSERT_EQ_INT(CONFIG_ERROR, load(&c, err, blank));
+    ASSERT_TRUE(strstr(err, "no token") != NULL);
+    setenv("HYSTERIA_REALM_TOKEN_FILE", path, 1);
+    const char *none[] = { NULL };
+    ASSERT_EQ_INT(CONFIG_OK, load(&c, err, none));
+    ASSERT_EQ_STR("s3cret-token", c.token);
+    config_free(&c);
+    clear_env();
+    unlink(path);
+    unlink(empty);
+}
+
+TEST(config_event_loop_settings)
+{
+    struct config c;
+    char err[256];
+    clear_env();
+    const char *def[] = { "--token", "t", NULL };
+    const char *set[] = { "--token", "t", "--max-held", "5", "--fcgi-timeout", "2",
+                          "--fcgi-allow", "10.0.0.0/8, ::1", NULL };
+    const char *bad[] = { "--token", "t", "--fcgi-allow", "10.0.0.0/99", NULL };
+    const char *slow[] = { "--token", "t", "--fcgi-timeout", "301", NULL };
+    ASSERT_EQ_INT(CONFIG_OK, load(&c, err, def));
+    ASSERT_EQ_INT(0, c.max_held);
+    ASSERT_EQ_INT(5, c.fcgi_timeout);
+    ASSERT_EQ_INT(2, (long)c.fcgi_allow_list.n);
+    config_free(&c);
+    ASSERT_EQ_INT(CONFIG_OK, load(&c, err, set));
+    ASSERT_EQ_INT(5, c.max_held);
+    ASSERT_EQ_INT(2, c.fcgi_timeout);
+    ASSERT_EQ_INT(2, (long)c.fcgi_allow_list.n);
+    config_free(&c);
+    ASSERT_EQ_INT(CONFIG_ERROR, load(&c, err, bad));
+    ASSERT_TRUE(strstr(err, "--fcgi-allow") != NULL);
+    ASSERT_EQ_INT(CONFIG_ERROR, load(&c, err, slow));
+    ASSERT_TRUE(strstr(err, "--fcgi-timeout") != NULL);
 }
