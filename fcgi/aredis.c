@@ -23,6 +23,7 @@
 #include "aredis.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 
 #define RETRY_FIRST_MS 100
 #define RETRY_MAX_MS 2000
@@ -44,6 +45,7 @@ struct aredis {
     int want_write;              /* commands wait in hiredis's buffer (commands mode) */
     int drop_asked;              /* a fatal error reply: drop after this read */
     uint64_t last_attempt;       /* when the last connect started */
+    int connected_before;        /* a later READY is a reconnect */
     uint64_t progress_at;        /* last reply, or the first call after a quiet spell */
     int logged_down;             /* "redis unreachable" said once per outage */
 };
@@ -54,6 +56,7 @@ struct call {
     aredis_fn *cb;
     void *priv;
     unsigned gen;                /* a->gen when sent */
+    uint64_t sent_us;            /* for the round-trip gauge */
 };
 
 static void conn_schedule_retry(struct aredis *a);
@@ -199,6 +202,8 @@ static void call_done(redisAsyncContext *ac, void *reply, void *priv)
     if (c->gen == a->gen && a->pending > 0) {
         a->pending--;
         a->progress_at = loop_now_ms();
+        if (r != NULL)
+            metrics_redis_rtt(metrics_now_us() - c->sent_us);
     }
     if (r != NULL && r->type == REDIS_REPLY_ERROR) {
         log_msg(LOG_WARN, "redis_error", "reply=\"%.*s\"", (int)r->len, r->str);
@@ -207,9 +212,20 @@ static void call_done(redisAsyncContext *ac, void *reply, void *priv)
     }
     if (c->cb != NULL) {
         struct aresult res;
-        struct aitem one, many[AREDIS_ITEMS_MAX];
-        result_from_reply(r, &res, &one, many, AREDIS_ITEMS_MAX);
+        struct aitem one, some[AREDIS_ITEMS_MAX], *many = some;
+        size_t n = AREDIS_ITEMS_MAX;
+        if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements > n) {
+            many = malloc(r->elements * sizeof(*many));
+            n = many != NULL ? r->elements : 0;
+            if (many == NULL) {
+                log_msg(LOG_ERROR, "out_of_memory", "what=redis_reply elements=%zu", r->elements);
+                r = NULL;        /* answered as a failure */
+            }
+        }
+        result_from_reply(r, &res, &one, many, n);
         c->cb(c->priv, &res);
+        if (many != some)
+            free(many);
     }
     free(c);
 }
@@ -235,6 +251,7 @@ static int call_send(struct aredis *a, int argc, const char **argv, const size_t
     c->cb = cb;
     c->priv = priv;
     c->gen = a->gen;
+    c->sent_us = metrics_now_us();
     if (redisAsyncCommandArgv(a->ac, call_done, c, argc, argv, lens) != REDIS_OK) {
         free(c);
         return -1;
@@ -255,10 +272,10 @@ int aredis_script(struct aredis *a, enum script_id id,
                   int nargs, const char *const *args,
                   aredis_fn *cb, void *priv)
 {
-    const char *argv[AREDIS_ARGS_MAX];
+    const char *some[AREDIS_ARGS_MAX], **argv = some;
     char nk[16];
     int argc = 3 + nkeys + nargs;
-    if (argc > AREDIS_ARGS_MAX)
+    if (argc > AREDIS_ARGS_MAX && (argv = malloc((size_t)argc * sizeof(*argv))) == NULL)
         return -1;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     argv[0] = "FCALL";
@@ -268,7 +285,10 @@ int aredis_script(struct aredis *a, enum script_id id,
         argv[3 + k] = keys[k];
     for (int k = 0; k < nargs; k++)
         argv[3 + nkeys + k] = args[k];
-    return call_send(a, argc, argv, NULL, cb, priv);
+    int rc = call_send(a, argc, argv, NULL, cb, priv);
+    if (argv != some)
+        free(argv);
+    return rc;
 }
 
 /* ---- subscriber ---- */
@@ -349,6 +369,9 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
         return;
     a->state = CONN_READY;
     a->retry_ms = RETRY_FIRST_MS;
+    if (a->connected_before)
+        metrics_redis_reconnect();
+    a->connected_before = 1;
     if (a->logged_down)
         log_msg(LOG_INFO, "redis_reconnected", "mode=%s",
                 a->mode == AREDIS_SUBSCRIBER ? "subscriber" : "commands");

@@ -25,8 +25,8 @@
 #include "scripts.h"
 
 #define AREDIS_CALL_TIMEOUT_MS 1000
-#define AREDIS_ITEMS_MAX 32          /* array elements passed on to a callback */
-#define AREDIS_ARGS_MAX 24           /* words of one command */
+#define AREDIS_ITEMS_MAX 32          /* array elements without an allocation */
+#define AREDIS_ARGS_MAX 24           /* words of a command without an allocation */
 
 struct loop;
 struct aredis;

@@ -63,6 +63,8 @@ static const struct cfg_row cfg_table[] = {
       "PCRE2 regex that realm names must match" },
     { "debug", "HYSTERIA_REALM_DEBUG", CFG_BOOL, "false", 0, 1, CFG_FIELD(debug),
       "debug logs for registrations, sessions, punches" },
+    { "metrics", "HYSTERIA_REALM_METRICS", CFG_BOOL, "true", 0, 1, CFG_FIELD(metrics),
+      "count Prometheus metrics (served on /metrics where the proxy sets HR_METRICS=1)" },
     { "redis", "HYSTERIA_REALM_REDIS", CFG_STRING, "redis://127.0.0.1:6379/0",
       0, 0, CFG_FIELD(redis_url), "where the state lives: " CFG_URL_FORMS },
     { "listen", "HYSTERIA_REALM_LISTEN", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(listen),

@@ -27,6 +27,7 @@ struct config {
     char *trusted_proxy_param;   /* the same as a FastCGI param ("HTTP_X_FORWARDED_FOR"), derived */
     char *name_pattern;          /* --realm-name-pattern */
     int debug;                   /* --debug, HYSTERIA_REALM_DEBUG (true/false/1/0/yes/no) */
+    int metrics;                 /* --metrics, HYSTERIA_REALM_METRICS, true */
     char *redis_url;             /* --redis, redis://127.0.0.1:6379/0 or unix:///path[?db=N] */
     struct redis_target redis;   /* parsed from redis_url */
 

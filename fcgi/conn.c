@@ -24,6 +24,7 @@
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 
 #define WATCH (EPOLLIN | EPOLLRDHUP)
 #define READ_CHUNK 16384
@@ -35,6 +36,7 @@ struct conn {
     struct list_link link;             /* in the loop's list */
     struct fcgi_reader reader;
     struct conn_owner *owner;
+    struct conn_note note;
     unsigned char *q;                  /* unsent bytes, NULL when none */
     size_t qlen, qoff;
     uint64_t deadline;                 /* close if still reading then; 0: none */
@@ -152,6 +154,11 @@ void conn_unhold(struct conn *c)
 const struct fcgi_request *conn_request(const struct conn *c)
 {
     return c->serving ? fcgi_reader_request(&c->reader) : NULL;
+}
+
+struct conn_note *conn_note(struct conn *c)
+{
+    return &c->note;
 }
 
 int conn_drained(const struct conn *c)
@@ -303,6 +310,7 @@ static void on_request(struct conn *c)
     c->serving = 1;
     c->partial = 0;
     c->deadline = 0;
+    c->note = (struct conn_note){ MR_OTHER, NULL, metrics_now_us(), 0 };
     c->request_id = req->id;
     c->keep = req->keep_conn != 0;
     handle_request(c->loop, c);

@@ -40,6 +40,14 @@ struct conn_owner {
     void (*on_drained)(struct conn_owner *o);
 };
 
+/* What the handlers note about the request being served (for metrics). */
+struct conn_note {
+    int route;                /* enum metrics_route */
+    const char *method;       /* a static string: "GET", "POST", ... or NULL */
+    uint64_t start_us;        /* when the request was complete */
+    int counted;              /* its answer was counted */
+};
+
 enum conn_rc {
     CONN_OK = 0,        /* all written */
     CONN_AGAIN = 1,     /* some queued: sent when the socket takes it */
@@ -56,6 +64,9 @@ int conn_open(struct loop *l, int fd);
 
 /* The request being served, until conn_finish() or conn_hold(). */
 const struct fcgi_request *conn_request(const struct conn *c);
+
+/* The note of the request being served (reset for each request). */
+struct conn_note *conn_note(struct conn *c);
 
 /* 1 while the connection is open. */
 int conn_alive(const struct conn *c);

@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "aredis.h"
 #include "body.h"
+#include "bus.h"
 #include "conn.h"
 #include "contract.h"
 #include "fcgi_reader.h"
@@ -28,6 +29,7 @@
 #include "keys.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "name.h"
 #include "respond.h"
 #include "route.h"
@@ -334,10 +336,10 @@ static void do_register(struct req *q)
     snprintf(ttl, sizeof(ttl), "%ld", cfg->session_ttl * 1000);
     snprintf(maxr, sizeof(maxr), "%ld", cfg->max_realms);
     snprintf(maxip, sizeof(maxip), "%ld", cfg->max_realms_per_ip);
-    const char *keys[7] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP };
+    const char *keys[8] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_METRICS };
     const char *args[7] = { q->m.name, q->sid, json, ip, ttl, maxr, maxip };
     log_msg(LOG_DEBUG, "register", "realm=%s ip=%s", q->m.name, ip);
-    call_send(q, NULL, SCRIPT_REGISTER, 7, keys, 7, args, on_register);
+    call_send(q, NULL, SCRIPT_REGISTER, 8, keys, 7, args, on_register);
     free(json);
 }
 
@@ -497,6 +499,46 @@ static void method_not_allowed(struct req *q)
     free(err);
 }
 
+/* The route label of a matched endpoint. */
+static enum metrics_route route_of(enum route_endpoint ep)
+{
+    switch (ep) {
+    case EP_REGISTER: case EP_DEREGISTER: return MR_REALM;
+    case EP_EVENTS: return MR_EVENTS;
+    case EP_HEARTBEAT: return MR_HEARTBEAT;
+    case EP_CONNECT: return MR_CONNECT;
+    case EP_ANSWER: return MR_ANSWER;
+    default: return MR_OTHER;
+    }
+}
+
+/* /healthz, /readyz and /metrics (this last one only where the proxy says
+ * so: the metrics listen of the shipped configs sets HR_METRICS=1). 1 if
+ * path was one of them (answered), else 0. */
+static int operator_path(struct loop *l, struct conn *c, const struct fcgi_request *fr,
+                         const char *path)
+{
+    struct conn_note *note = conn_note(c);
+    const char *allowed = fcgi_request_param(fr, "HR_METRICS");
+    if (strcmp(path, "/healthz") == 0) {
+        note->route = MR_HEALTHZ;
+        respond(c, 200, NULL, "{\"status\":\"ok\"}\n");
+    } else if (strcmp(path, "/readyz") == 0) {
+        note->route = MR_READYZ;
+        if (aredis_ready(loop_redis(l)) && bus_ready(loop_bus(l)))
+            respond(c, 200, NULL, "{\"status\":\"ready\"}\n");
+        else
+            respond_error(c, 503, "not_ready", "Redis is not reachable from this worker");
+    } else if (strcmp(path, "/metrics") == 0 && metrics_enabled() &&
+               allowed != NULL && strcmp(allowed, "1") == 0) {
+        note->route = MR_METRICS;
+        metrics_scrape(l, c);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 void handle_request(struct loop *l, struct conn *c)
 {
     char pathbuf[PATH_MAX_LEN];
@@ -504,7 +546,11 @@ void handle_request(struct loop *l, struct conn *c)
     const char *method = fcgi_request_param(q.fr, "REQUEST_METHOD");
     const char *path = request_path(q.fr, pathbuf);
     int named;
+    conn_note(c)->method = metrics_method(method);
+    if (path != NULL && path[0] == '/' && path[1] != 'v' && operator_path(l, c, q.fr, path))
+        return;
     route_match(method ? method : "", path ? path : "", &q.m);
+    conn_note(c)->route = route_of(q.m.ep);
     if (q.m.ep == EP_NONE) {
         respond_error(c, 404, "not_found", "not found");
     } else if (!q.m.method_ok) {

@@ -8,6 +8,7 @@
 #define KEY_REALMS "hr:realms"       /* ZSET name -> expiry (ms since epoch) */
 #define KEY_REALMIP "hr:realmip"     /* HASH name -> client IP of the registration */
 #define KEY_BYIP "hr:byip"           /* ZSET (all scores 0) "ip|name" */
+#define KEY_METRICS "hr:metrics"     /* HASH series -> count (fcgi/metrics.c) */
 
 /* Per-realm keys and the realm's pub/sub channel, built from the name:
  *   hr:realm:{name}  HASH sid, addrs, ip, seq, acked

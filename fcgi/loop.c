@@ -38,6 +38,7 @@
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "stream.h"
 #include "waiter.h"
 
@@ -156,7 +157,7 @@ static void begin_stop(struct loop *l, int sig)
     l->stop_deadline = clock_ms() + STOP_GRACE_MS;
     listener_stop(l->listener);
     stream_close_all(l);
-    waiter_close_all(l);
+    waiter_stop_all(l);
     conn_close_idle(l);
 }
 
@@ -206,6 +207,7 @@ static void run_timers(struct loop *l, uint64_t now)
     if (now >= l->next_stream_tick) {
         l->next_stream_tick = now + STREAM_TICK_MS;
         stream_tick(l, now);
+        metrics_tick(l);
     }
     l->wake_at = waiter_tick(l, now);
     loop_wake_at(l, l->next_tick);

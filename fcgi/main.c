@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "name.h"
 #include "scripts.h"
 
@@ -63,6 +64,7 @@ static int setup(struct config *cfg, struct name_matcher **names, int argc, char
         fprintf(stderr, "hysteria-realm-fcgi: %s\n", err);
         return -1;
     }
+    metrics_init(cfg->metrics, cfg->max_realms, cfg->max_realms_per_ip);
     if (handlers_init(cfg) != 0) {
         fprintf(stderr, "hysteria-realm-fcgi: out of memory\n");
         return -1;

@@ -6,18 +6,31 @@
 #include "conn.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "respond.h"
 
 #define HEAD_MAX 256
 #define SMALL_REPLY 2048
 
-int respond(struct conn *c, int status, const char *extra, const char *body)
+void respond_account(struct conn *c, int status, const char *code)
+{
+    struct conn_note *n = conn_note(c);
+    if (n->counted)
+        return;
+    n->counted = 1;
+    double took = n->route == MR_EVENTS ? -1 : (double)(metrics_now_us() - n->start_us) / 1e6;
+    metrics_http((enum metrics_route)n->route, n->method, status, code, took);
+}
+
+static int respond_with(struct conn *c, int status, const char *code, const char *ctype,
+                        const char *extra, const char *body, size_t blen)
 {
     char head[HEAD_MAX], small[SMALL_REPLY];
-    int n = http_head(head, sizeof(head), status, body ? "application/json" : NULL, extra);
+    int n = http_head(head, sizeof(head), status, body ? ctype : NULL, extra);
     if (n < 0)
         n = http_head(head, sizeof(head), 500, NULL, NULL);
-    size_t blen = body ? strlen(body) : 0, len = (size_t)n + blen;
+    size_t len = (size_t)n + blen;
+    respond_account(c, status, code);
     char *all = len <= sizeof(small) ? small : malloc(len);
     if (all == NULL) {
         log_msg(LOG_ERROR, "out_of_memory", "what=response bytes=%zu", len);
@@ -33,6 +46,16 @@ int respond(struct conn *c, int status, const char *extra, const char *body)
     return rc == CONN_ERROR ? -1 : 0;
 }
 
+int respond(struct conn *c, int status, const char *extra, const char *body)
+{
+    return respond_with(c, status, NULL, "application/json", extra, body, body ? strlen(body) : 0);
+}
+
+int respond_typed(struct conn *c, int status, const char *ctype, const char *body, size_t len)
+{
+    return respond_with(c, status, NULL, ctype, NULL, body, len);
+}
+
 int respond_error(struct conn *c, int status, const char *code, const char *msg)
 {
     char *body = body_error(code, msg);
@@ -41,9 +64,9 @@ int respond_error(struct conn *c, int status, const char *code, const char *msg)
         static const char fallback[] =
             "{\"error\":\"internal\",\"message\":\"out of memory\"}\n";
         log_msg(LOG_ERROR, "out_of_memory", "what=error_body");
-        return respond(c, 503, NULL, fallback);
+        return respond_with(c, 503, "internal", "application/json", NULL, fallback, strlen(fallback));
     }
-    int rc = respond(c, status, NULL, body);
+    int rc = respond_with(c, status, code, "application/json", NULL, body, strlen(body));
     free(body);
     return rc;
 }

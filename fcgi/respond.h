@@ -14,8 +14,15 @@ struct conn;
  * connection failed. */
 int respond(struct conn *c, int status, const char *extra, const char *body);
 
+/* len bytes of body as ctype (text/plain for /metrics). */
+int respond_typed(struct conn *c, int status, const char *ctype, const char *body, size_t len);
+
 /* {"error":code,"message":msg} with status. */
 int respond_error(struct conn *c, int status, const char *code, const char *msg);
+
+/* Count the request's answer (status) in the metrics, once; respond()
+ * does it, an event stream calls it when it opens. */
+void respond_account(struct conn *c, int status, const char *code);
 
 /* 503 store_unavailable: Redis could not be reached or answered an error. */
 int respond_unavailable(struct conn *c);

@@ -30,6 +30,8 @@ static struct script scripts_table[SCRIPT_COUNT] = {
     [SCRIPT_CONNECT_BEGIN] = { .file = "connect_begin.lua" },
     [SCRIPT_CONNECT_ANSWER] = { .file = "connect_answer.lua" },
     [SCRIPT_CONNECT_END] = { .file = "connect_end.lua" },
+    [SCRIPT_METRICS_FLUSH] = { .file = "metrics_flush.lua" },
+    [SCRIPT_METRICS_READ] = { .file = "metrics_read.lua" },
 };
 
 /* Read all of the open file fd (size bytes by fstat) into a malloc'd,

@@ -259,6 +259,7 @@ static int stream_first(struct stream *s, const struct aresult *res)
     }
     s->opened = 1;
     s->held = 1;
+    respond_account(s->c, 200, NULL);
     if (stream_put(s, SSE_OPEN, strlen(SSE_OPEN)) != 0)
         return -1;
     log_msg(LOG_DEBUG, "stream_opened", "realm=%s session=%s", s->name, log_sid(s->sid));

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "list.h"
 #include "loop.h"
+#include "metrics.h"
 #include "respond.h"
 #include "status.h"
 #include "waiter.h"
@@ -44,6 +45,9 @@ struct waiter {
     unsigned pending;            /* Redis calls holding this waiter */
     int dead;
     int joining;                 /* inside bus_join */
+    int stop_asked;              /* the worker stops: end as at the deadline */
+    int outcome;                 /* enum metrics_counter M_OUT_*, -1 until known */
+    uint64_t begin_us;           /* when the punch was sent, for connect_duration */
     int recorded;                /* connect_begin succeeded: clean up the attempt */
     char nonce[RR_NONCE_HEX + 1];
     char key[RR_NONCE_HEX + 1];
@@ -113,6 +117,7 @@ static void waiter_kill(struct waiter *w)
     bus_leave(loop_bus(w->loop), &w->bl);
     list_remove(&wl->all, &w->link);
     conn_unhold(w->c);
+    metrics_count(w->outcome >= 0 ? (enum metrics_counter)w->outcome : M_OUT_ERROR);
     w->dead = 1;
     w->state = W_DONE;
     waiter_release(w);
@@ -133,6 +138,12 @@ static void waiter_reply(struct waiter *w, int status, char *body)
 
 static void waiter_error(struct waiter *w, int status, const char *code, const char *msg)
 {
+    if (strcmp(code, "realm_not_found") == 0)
+        w->outcome = w->state == W_BEGINNING ? M_OUT_NO_REALM : M_OUT_CANCELED;
+    else if (strcmp(code, "rate_limited") == 0)
+        w->outcome = M_OUT_RATE_LIMITED;
+    else
+        w->outcome = M_OUT_ERROR;
     log_msg(LOG_DEBUG, "connect_failed", "realm=%s status=%d error=%s", w->name, status, code);
     waiter_reply(w, status, body_error(code, msg));
 }
@@ -140,6 +151,12 @@ static void waiter_error(struct waiter *w, int status, const char *code, const c
 static void waiter_answer(struct waiter *w, const char *addrs, const char *how)
 {
     log_msg(LOG_DEBUG, "connect_answered", "realm=%s from=%s", w->name, how);
+    if (strcmp(how, "answer") == 0) {
+        w->outcome = M_OUT_DELIVERED;
+        metrics_connect_duration((double)(metrics_now_us() - w->begin_us) / 1e6);
+    } else {
+        w->outcome = M_OUT_TIMEOUT;
+    }
     attempt_forget(w);
     waiter_reply(w, 200, body_connect_reply(addrs, w->nonce, w->obfs));
 }
@@ -148,6 +165,8 @@ static void waiter_answer(struct waiter *w, const char *addrs, const char *how)
 static void on_gone(struct conn_owner *o)
 {
     struct waiter *w = (struct waiter *)((char *)o - offsetof(struct waiter, owner));
+    if (w->outcome < 0)
+        w->outcome = M_OUT_CLIENT_GAVE_UP;
     waiter_kill(w);
 }
 
@@ -163,6 +182,8 @@ static int waiter_takes(struct waiter *w, enum waiter_state expect)
     }
     return w->state == expect;
 }
+
+static void waiter_end(struct waiter *w, int peek);
 
 static void on_begin(void *priv, const struct aresult *res)
 {
@@ -183,6 +204,8 @@ static void on_begin(void *priv, const struct aresult *res)
     if (ok) {
         w->recorded = 1;
         w->state = W_WAITING;
+        if (w->stop_asked)
+            waiter_end(w, 0);       /* the worker stops: answer as at the deadline */
     } else if (res->err || res->n < 1 || !res->items[0].is_int)
         waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
     else if (res->items[0].i == STORE_NO_REALM)
@@ -217,6 +240,7 @@ static void waiter_begin(struct waiter *w)
         return;
     }
     w->state = W_BEGINNING;
+    w->begin_us = metrics_now_us();
     w->pending++;
 }
 
@@ -330,6 +354,7 @@ void waiter_open(struct loop *l, struct conn *c, const char *name,
     }
     w->loop = l;
     w->c = c;
+    w->outcome = -1;
     w->owner.on_gone = on_gone;
     w->punch = punch;
     memcpy(w->name, name, nlen + 1);
@@ -343,6 +368,7 @@ void waiter_open(struct loop *l, struct conn *c, const char *name,
     list_append(&loop_waiters(l)->all, &w->link);
     loop_wake_at(l, w->deadline);
     log_msg(LOG_DEBUG, "punch", "realm=%s", w->name);
+    metrics_count(M_CONNECT_REQUESTS);
     /* With Redis away the attempt cannot be recorded: say so now, not in 10 s. */
     w->joining = 1;
     int joined = aredis_ready(loop_redis(l)) && bus_ready(loop_bus(l))
@@ -369,6 +395,18 @@ uint64_t waiter_tick(struct loop *l, uint64_t now)
             waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
     }
     return UINT64_MAX;
+}
+
+void waiter_stop_all(struct loop *l)
+{
+    struct waiter_list *wl = loop_waiters(l);
+    for (struct list_link *e = list_first(&wl->all), *next; e != NULL; e = next) {
+        struct waiter *w = list_entry(e, struct waiter, link);
+        next = list_next(&wl->all, e);
+        w->stop_asked = 1;
+        if (w->state == W_WAITING)
+            waiter_end(w, 0);
+    }
 }
 
 void waiter_close_all(struct loop *l)

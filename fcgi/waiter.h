@@ -33,7 +33,12 @@ void waiter_open(struct loop *l, struct conn *c, const char *name,
  * (UINT64_MAX if none). */
 uint64_t waiter_tick(struct loop *l, uint64_t now);
 
-/* Shutdown: answer every waiter 503. */
+/* The worker stops: answer every waiter now with what it would get at its
+ * deadline (the realm's stored addresses), as soon as its attempt is
+ * recorded. */
+void waiter_stop_all(struct loop *l);
+
+/* The end: answer every waiter still there 503. */
 void waiter_close_all(struct loop *l);
 
 #endif

@@ -2,12 +2,13 @@
 -- limits, then create the session.
 --
 -- KEYS: 1 hr:realm:{name}  2 hr:ev:{name}  3 hr:att:{name}  4 hr:ans:{name}
---       5 hr:realms  6 hr:realmip  7 hr:byip
+--       5 hr:realms  6 hr:realmip  7 hr:byip  8 hr:metrics
 -- ARGV: 1 name  2 sid  3 addrs (JSON array)  4 client ip  5 ttl_ms
 --       6 max_realms (0 = no limit)  7 max_per_ip (0 = no limit)
 -- Returns: 0 ok, 1 realm taken, 2 global limit, 3 per-IP limit.
 -- Touches: every key above; deletes up to 128 expired names from hr:realms,
---          hr:realmip and hr:byip, and stale hr:byip members of this IP.
+--          hr:realmip and hr:byip, and stale hr:byip members of this IP;
+--          counts them in hr:metrics (sessions_expired_total).
 
 local name, sid, addrs, ip = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ttl, max_realms, max_per_ip = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
@@ -15,11 +16,16 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 -- Sweep a bounded batch of expired realms out of the counts.
+local expired = 0
 for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 128)) do
     local oldip = redis.call('HGET', KEYS[6], old)
     if oldip then redis.call('ZREM', KEYS[7], oldip .. '|' .. old) end
     redis.call('HDEL', KEYS[6], old)
     redis.call('ZREM', KEYS[5], old)
+    expired = expired + 1
+end
+if expired > 0 and KEYS[8] then
+    redis.call('HINCRBY', KEYS[8], 'hysteria_realm_sessions_expired_total', expired)
 end
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
