@@ -31,6 +31,21 @@ static int body_is_blank(const char *buf, size_t len)
     return 1;
 }
 
+/* 1 if the body is "{}" with only white space around and between. */
+static int body_is_empty_object(const char *buf, size_t len)
+{
+    size_t i = 0;
+    while (i < len && body_is_ws(buf[i]))
+        i++;
+    if (i == len || buf[i++] != '{')
+        return 0;
+    while (i < len && body_is_ws(buf[i]))
+        i++;
+    if (i == len || buf[i++] != '}')
+        return 0;
+    return body_is_blank(buf + i, len - i);
+}
+
 /* What json-c's error code means, for a 400 message. */
 static const char *body_json_error(enum json_tokener_error e)
 {
@@ -183,6 +198,8 @@ enum body_result body_parse_heartbeat(const char *buf, size_t len,
 
     if (buf == NULL || body_is_blank(buf, len))
         return BODY_ABSENT;
+    if (body_is_empty_object(buf, len))
+        return BODY_ABSENT;      /* what Hysteria sends: no parser needed */
     root = body_parse_object(buf, len, err, errlen, &r);
     if (root == NULL)
         return r;

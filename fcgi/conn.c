@@ -42,7 +42,7 @@ struct conn {
     uint64_t deadline;                 /* close if still reading then; 0: none */
     unsigned refs;
     int request_id;
-    unsigned serving : 1, keep : 1, partial : 1, close_when_sent : 1;
+    unsigned serving : 1, keep : 1, partial : 1, close_when_sent : 1, kept : 1;
     unsigned dead : 1, freeing : 1;
 };
 
@@ -268,6 +268,7 @@ enum conn_rc conn_finish(struct conn *c, const void *data, size_t len)
         return rc;
     }
     c->deadline = loop_now_ms() + CONN_KEEP_IDLE_MS;
+    c->kept = 1;
     return rc;
 }
 
@@ -411,7 +412,7 @@ void conn_close_idle(struct loop *l)
     for (struct list_link *e = list_first(&cl->all), *next; e != NULL; e = next) {
         struct conn *c = list_entry(e, struct conn, link);
         next = list_next(&cl->all, e);
-        if (!c->serving)
+        if (c->kept && !c->serving && !c->partial)
             conn_close(c);
     }
 }

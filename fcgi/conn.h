@@ -102,8 +102,9 @@ void conn_close(struct conn *c);
 /* FastCGI read timeouts; the loop calls it every tick. */
 void conn_tick(struct loop *l, uint64_t now);
 
-/* At stop: close the connections that serve no request now (the others
- * close once their request is answered). */
+/* At stop: close the kept connections that wait for their next request
+ * (the others close once their request is answered; new ones are read and
+ * served, so nothing the proxy already sent is lost). */
 void conn_close_idle(struct loop *l);
 
 /* At the end: close every connection. */

@@ -562,8 +562,10 @@ void handle_request(struct loop *l, struct conn *c)
         respond_error(c, 503, "internal", "the realm name could not be checked, try again");
     } else if (named == 0) {
         respond_error(c, 400, "bad_request", "invalid realm name");
-    } else if (loop_stopping(l)) {
-        respond_error(c, 503, "shutting_down", "the worker is stopping, try again");
+    } else if (loop_stopping(l) && (q.m.ep == EP_EVENTS || q.m.ep == EP_CONNECT)) {
+        /* A stopping worker holds nothing new: closed unanswered, nginx
+         * passes the request to the next worker (fastcgi_next_upstream). */
+        conn_close(c);
     } else {
         parse_bearer(&q);
         dispatch(&q);

@@ -29,6 +29,7 @@ struct listener {
     int tcp;                     /* check peers against --fcgi-allow */
     uint32_t mask;               /* EPOLLIN, EPOLLEXCLUSIVE when shared */
     int paused, stopped;
+    int draining;                /* at stop: accept until the backlog is empty */
     uint64_t resume_at;
 };
 
@@ -163,7 +164,7 @@ static void on_accept(struct loop_io *io, uint32_t revents)
 {
     struct listener *ls = (struct listener *)((char *)io - offsetof(struct listener, io));
     (void)revents;
-    for (int k = 0; k < ACCEPT_BATCH && !ls->paused; k++) {
+    for (int k = 0; (k < ACCEPT_BATCH || ls->draining) && !ls->paused; k++) {
         struct sockaddr_storage sa;
         socklen_t salen = sizeof(sa);
         int fd = accept4(io->fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -208,6 +209,12 @@ void listener_stop(struct listener *ls)
 {
     if (ls == NULL || ls->stopped)
         return;
+    /* Connections the kernel completed but we did not accept yet would be
+     * reset by the close: take them, and serve what they send. */
+    ls->draining = 1;
+    if (!ls->paused)
+        on_accept(&ls->io, EPOLLIN);
+    ls->draining = 0;
     ls->stopped = 1;
     if (!ls->paused)
         loop_io_set(ls->loop, &ls->io, 0);

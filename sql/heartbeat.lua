@@ -12,26 +12,37 @@
 -- (hold set by events.lua), some worker heard the event, and every earlier
 -- event was delivered: the stream then writes it without a Redis write of
 -- its own. Otherwise it waits in the buffer like any event.
+--
+-- The most frequent transition: one HMGET reads what it needs and one HSET
+-- writes the realm's fields back.
 
 local name, sid, addrs, ttl, data, channel =
     ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 
-if redis.call('HGET', KEYS[1], 'sid') ~= sid then return 4 end
+local cur = redis.call('HMGET', KEYS[1], 'sid', 'seq', 'hold', 'acked')
+if cur[1] ~= sid then return 4 end
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
-if addrs ~= '' then redis.call('HSET', KEYS[1], 'addrs', addrs) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[3], 'XX', now + ttl, name)
 
-local id = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-redis.call('RPUSH', KEYS[2], id .. ' heartbeat_ack ' .. data)
-redis.call('LTRIM', KEYS[2], -16, -1)
+local id = (tonumber(cur[2]) or 0) + 1
+if redis.call('RPUSH', KEYS[2], id .. ' heartbeat_ack ' .. data) > 16 then
+    redis.call('LPOP', KEYS[2])
+end
 redis.call('PEXPIRE', KEYS[2], ttl)
 local heard = redis.call('PUBLISH', channel, 'E ' .. sid .. ' ' .. id .. ' heartbeat_ack ' .. data)
-if heard > 0 and redis.call('HEXISTS', KEYS[1], 'hold') == 1 and
-        (tonumber(redis.call('HGET', KEYS[1], 'acked')) or 0) == id - 1 then
-    redis.call('HSET', KEYS[1], 'acked', id)
+
+local set = {'seq', id}
+if heard > 0 and cur[3] and (tonumber(cur[4]) or 0) == id - 1 then
+    set[#set + 1] = 'acked'
+    set[#set + 1] = id
 end
+if addrs ~= '' then
+    set[#set + 1] = 'addrs'
+    set[#set + 1] = addrs
+end
+redis.call('HSET', KEYS[1], unpack(set))
 return 0
