@@ -30,6 +30,7 @@ struct listener {
     uint32_t mask;               /* EPOLLIN, EPOLLEXCLUSIVE when shared */
     int paused, stopped;
     int draining;                /* at stop: accept until the backlog is empty */
+    int waiting;                 /* not accepting yet: see listener_start() */
     uint64_t resume_at;
 };
 
@@ -138,7 +139,7 @@ static void pause_accepting(struct listener *ls, int err)
 
 static void resume_accepting(struct listener *ls)
 {
-    if (!ls->paused || ls->stopped)
+    if (!ls->paused || ls->stopped || ls->waiting)
         return;
     if (loop_io_set(ls->loop, &ls->io, ls->mask) == 0) {
         ls->paused = 0;
@@ -198,11 +199,16 @@ struct listener *listener_new(struct loop *l, int fd, int shared)
         ls->tcp = sa.ss_family == AF_INET || sa.ss_family == AF_INET6;
     /* Processes sharing the socket: wake one of them per connection. */
     ls->mask = EPOLLIN | (shared ? EPOLLEXCLUSIVE : 0);
-    if (loop_io_set(l, &ls->io, ls->mask) != 0) {
-        free(ls);
-        return NULL;
-    }
+    ls->waiting = 1;             /* listener_start() */
     return ls;
+}
+
+int listener_start(struct listener *ls)
+{
+    if (!ls->waiting || ls->stopped)
+        return 0;
+    ls->waiting = 0;
+    return loop_io_set(ls->loop, &ls->io, ls->mask);
 }
 
 void listener_stop(struct listener *ls)
@@ -212,11 +218,11 @@ void listener_stop(struct listener *ls)
     /* Connections the kernel completed but we did not accept yet would be
      * reset by the close: take them, and serve what they send. */
     ls->draining = 1;
-    if (!ls->paused)
+    if (!ls->paused && !ls->waiting)
         on_accept(&ls->io, EPOLLIN);
     ls->draining = 0;
     ls->stopped = 1;
-    if (!ls->paused)
+    if (!ls->paused && !ls->waiting)
         loop_io_set(ls->loop, &ls->io, 0);
     /* Only our descriptor: a shared socket keeps serving the others. */
     close(ls->io.fd);

@@ -24,8 +24,13 @@ struct listener;
  * (non-blocking), or -1 with a message in err. */
 int listener_open(const char *where, int *shared, char *err, size_t errlen);
 
-/* Start accepting on fd. NULL on failure. */
+/* Take fd; accepting starts with listener_start(). NULL on failure. */
 struct listener *listener_new(struct loop *l, int fd, int shared);
+
+/* Start accepting (once). The loop calls it when Redis is reachable, or
+ * after a short while without it: connections wait in the backlog rather
+ * than meet a worker that would answer 503 while it connects. 0 or -1. */
+int listener_start(struct listener *ls);
 
 /* Stop accepting and let go of the socket (at stop). */
 void listener_stop(struct listener *ls);

@@ -46,6 +46,7 @@
 #define STREAM_TICK_MS 1000
 #define BATCH 256
 #define STOP_GRACE_MS 3000
+#define START_WAIT_MS 1000           /* at most, for Redis before accepting */
 
 struct deferred {
     void *p;
@@ -66,6 +67,7 @@ struct loop {
     struct stream_list *streams;
     struct waiter_list *waiters;
     uint64_t next_tick, next_stream_tick, wake_at;
+    uint64_t accept_by;                /* start accepting then at the latest; 0: started */
     struct deferred *dead;
     size_t ndead, capdead;
 };
@@ -195,8 +197,25 @@ static void on_signal(struct loop_io *io, uint32_t revents)
 
 /* ---- the loop ---- */
 
+/* A starting worker accepts once its Redis connections are up (a worker
+ * restarted in a rolling restart then answers its first requests), or
+ * after START_WAIT_MS without them (then 503 at once, not a hang). */
+static void maybe_start_accepting(struct loop *l, uint64_t now)
+{
+    if (l->accept_by == 0 || l->stopping)
+        return;
+    if ((aredis_ready(l->cmd) && bus_ready(l->bus)) || now >= l->accept_by) {
+        l->accept_by = 0;
+        if (listener_start(l->listener) != 0)
+            log_msg(LOG_ERROR, "listen_failed", "error=\"cannot watch the listening socket\"");
+    } else {
+        loop_wake_at(l, now + 20);
+    }
+}
+
 static void run_timers(struct loop *l, uint64_t now)
 {
+    maybe_start_accepting(l, now);
     if (now >= l->next_tick) {
         l->next_tick = now + TICK_MS;
         aredis_tick(l->cmd, now);
@@ -276,6 +295,7 @@ static int loop_init(struct loop *l, int listen_fd, int listen_shared)
     if (l->bus == NULL)
         return -1;
     l->listener = listener_new(l, listen_fd, listen_shared);
+    l->accept_by = clock_ms() + START_WAIT_MS;
     return l->listener == NULL ? -1 : 0;
 }
 

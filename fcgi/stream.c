@@ -428,11 +428,16 @@ void stream_close_all(struct loop *l)
     struct list_link *e;
     while ((e = list_first(&sl->all)) != NULL) {
         struct stream *s = list_entry(e, struct stream, link);
-        if (s->opened)
+        if (s->opened) {
             stream_kill(s, END_RESPONSE);
-        else {
-            respond_error(s->c, 503, "shutting_down", "the worker is stopping, try again");
+        } else {
+            /* Not answered yet: closed unanswered, the proxy hands the
+             * request to the next worker (fastcgi_next_upstream). */
+            struct conn *c = s->c;
+            conn_ref(c);
             stream_kill(s, END_GONE);
+            conn_close(c);
+            conn_unref(c);
         }
     }
 }

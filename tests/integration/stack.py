@@ -20,6 +20,10 @@ same tests run unchanged in every mode:
          worker on TCP FastCGI at its host's address; the proxy and the tests
          stay here and reach both hosts over a veth. Needs `ip netns` (root).
 
+TLS (nginx only): Stack(tls=(certfile, keyfile)) adds an HTTPS listen with
+HTTP/2 (ALPN) on Stack.tls_port, 127.0.0.1, serving the pool like Stack.port
+(tests/integration/tlsutil.py makes the files).
+
 Worker stderr goes to $RR_LOG_DIR (default: the run dir) as
 <stack>-w<i>.log so that tests/run can scan it for sanitizer reports.
 
@@ -161,6 +165,12 @@ def _pid_alive(pid):
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
+
+
+def metrics_server(port):
+    """deploy/nginx/metrics.conf.in for port: the /metrics listen."""
+    with open(os.path.join(REPO, "deploy", "nginx", "metrics.conf.in")) as f:
+        return f.read().replace("@METRICS_PORT@", str(port))
 
 
 class Skip(Exception):
@@ -348,7 +358,7 @@ class Stack:
     _counter = 0
 
     def __init__(self, workers=2, worker_args=(), token=None, name=None,
-                 nginx_extra="", worker_env=None, proxy=None, hosts=None):
+                 nginx_extra="", worker_env=None, proxy=None, hosts=None, tls=None):
         Stack._counter += 1
         self.name = name or "stack%d" % Stack._counter
         self.nworkers = workers
@@ -362,6 +372,8 @@ class Stack:
         self.hosts = hosts or default_hosts()
         if self.hosts not in (1, 2):
             raise RuntimeError("hosts %r: expected 1 or 2" % (self.hosts,))
+        self.tls = tuple(tls) if tls else None   # (certfile, keyfile) or None
+        self.tls_port = None       # the HTTPS port, with tls
         self.net = None            # Hosts, in two-host mode
         self.rundir = None
         self.port = None
@@ -430,6 +442,9 @@ class Stack:
             self.worker_args = list(worker_args)
         if nginx_extra is not None:
             self.nginx_extra = nginx_extra
+        if self.tls and self.proxy != "nginx":
+            raise Skip("TLS is set up for nginx only (deploy/nginx/local.conf.in); "
+                       "not for %s" % self.proxy)
         _install_signal_cleanup()
         _live_stacks.append(self)
         try:
@@ -446,6 +461,8 @@ class Stack:
             self.redis_port = free_port()
             self.port = free_port()
             self.worker_ports = [free_port() for _ in range(self.nworkers)]
+            self.tls_port = free_port() if self.tls else None
+            self.metrics_port = free_port()
             self.workers = [None] * self.nworkers
             self._write_redis_conf()
             self.redis_start()
@@ -680,10 +697,19 @@ class Stack:
                             for i in range(self.nworkers))
         listen = "\n        ".join("listen 127.0.0.1:%d;" % p for p in self.worker_ports)
         pmap = "\n        ".join("%d hr_w%d;" % (p, i + 1) for i, p in enumerate(self.worker_ports))
+        tls = ""
+        if self.tls:
+            # begins with a newline: the placeholder ends a comment line
+            tls = "".join("\n        " + d for d in (
+                "listen 127.0.0.1:%d ssl http2;" % self.tls_port,
+                "ssl_certificate %s;" % self.tls[0],
+                "ssl_certificate_key %s;" % self.tls[1],
+                "ssl_session_cache shared:hr_tls:1m;"))
         for k, v in (("@USER@", user), ("@RUNDIR@", self.rundir), ("@PORT@", str(self.port)),
                      ("@UPSTREAM_SERVERS@", pool), ("@EXTRA_UPSTREAMS@", ups),
                      ("@EXTRA_LISTEN@", listen + "\n        " + self.nginx_extra),
-                     ("@PORT_MAP@", pmap)):
+                     ("@PORT_MAP@", pmap), ("@TLS_LISTEN@", tls),
+                     ("@METRICS_SERVER@", "\n" + metrics_server(self.metrics_port))):
             conf = conf.replace(k, v)
         path = os.path.join(self.rundir, "nginx.conf")
         with open(path, "w") as f:
@@ -718,7 +744,8 @@ class Stack:
             '}' % (p, backend(i)) for i, p in enumerate(self.worker_ports))
         errors = os.path.join(REPO, "deploy", "lighttpd", "errors") + "/"
         for k, v in (("@RUNDIR@", self.rundir), ("@PORT@", str(self.port)),
-                     ("@ERRORS@", errors), ("@BACKENDS@", pool), ("@PINNED@", pinned)):
+                     ("@ERRORS@", errors), ("@BACKENDS@", pool), ("@PINNED@", pinned),
+                     ("@METRICS_PORT@", str(self.metrics_port))):
             conf = conf.replace(k, v)
         path = os.path.join(self.rundir, "lighttpd.conf")
         with open(path, "w") as f:
