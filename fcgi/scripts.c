@@ -1,7 +1,8 @@
 /* scripts.c -- the transitions of sql/ as one Redis 7 function library.
  *
  * Each sql/<name>.lua is the body of one function, written as a script
- * (KEYS, ARGV, return). The library wraps each body as
+ * (KEYS, ARGV, return); sql/common.lua, the helpers they share, comes
+ * first. The library wraps each body as
  *     redis.register_function('hr_<crc>_<name>', function(KEYS, ARGV) <body> end)
  * under "#!lua name=hysteria_realm_<crc>", where <crc> is the CRC-32 of
  * the bodies: workers of two versions (a rolling upgrade) load two
@@ -98,6 +99,9 @@ static int scripts_load_one(const char *dir, struct script *s, char *err, size_t
     return rc;
 }
 
+/* The helpers every function sees (sql/common.lua): first in the library. */
+static struct script common = { .file = "common.lua" };
+
 static char *library;
 static size_t library_len;
 
@@ -116,7 +120,8 @@ static int scripts_build(void)
     static const char close_fn[] = "\nend)\n";
     char crc[9];
     uLong sum = crc32(0L, Z_NULL, 0);
-    size_t size = sizeof(head) + 8;
+    size_t size = sizeof(head) + 8 + common.len + 1;
+    sum = crc32(sum, (const Bytef *)common.body, (uInt)common.len);
     for (int i = 0; i < SCRIPT_COUNT; i++) {
         sum = crc32(sum, (const Bytef *)scripts_table[i].body, (uInt)scripts_table[i].len);
         size += sizeof(open_fn) + sizeof(scripts_table[i].function) + scripts_table[i].len + sizeof(close_fn);
@@ -125,6 +130,9 @@ static int scripts_build(void)
     if ((library = malloc(size)) == NULL)
         return -1;
     size_t off = (size_t)snprintf(library, size, head, crc);
+    memcpy(library + off, common.body, common.len);
+    off += common.len;
+    library[off++] = '\n';
     for (int i = 0; i < SCRIPT_COUNT; i++) {
         struct script *s = &scripts_table[i];
         name_function(s, crc);
@@ -148,6 +156,8 @@ int scripts_load(const char *dir, char *err, size_t errlen)
         return -1;
     }
     scripts_free();
+    if (scripts_load_one(dir, &common, err, errlen) != 0)
+        return -1;
     for (i = 0; i < SCRIPT_COUNT; i++) {
         if (scripts_load_one(dir, &scripts_table[i], err, errlen) != 0) {
             scripts_free();
@@ -173,6 +183,9 @@ void scripts_free(void)
         scripts_table[i].len = 0;
         scripts_table[i].function[0] = '\0';
     }
+    free(common.body);
+    common.body = NULL;
+    common.len = 0;
     free(library);
     library = NULL;
     library_len = 0;

@@ -10,8 +10,7 @@ local sid, nonce, addrs, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 
 if redis.call('HGET', KEYS[1], 'sid') ~= sid then return 4 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 local score = tonumber(redis.call('ZSCORE', KEYS[2], nonce))
 if not score or score <= now then return 7 end

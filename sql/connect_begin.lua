@@ -14,8 +14,7 @@ local attempt_ms, max_in_flight = tonumber(ARGV[4]), tonumber(ARGV[5])
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return {5} end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
     redis.call('HDEL', KEYS[4], old)

@@ -22,8 +22,7 @@ local name, sid, addrs, ttl, data, channel =
 local cur = redis.call('HMGET', KEYS[1], 'sid', 'seq', 'hold', 'acked')
 if cur[1] ~= sid then return 4 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[3], 'XX', now + ttl, name)

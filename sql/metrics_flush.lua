@@ -10,8 +10,7 @@
 --          hr:workers (worker id -> expiry); forgets workers past expiry.
 
 local id, ttl, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 local i = 4
 for _ = 1, n do

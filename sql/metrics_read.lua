@@ -12,20 +12,8 @@
 --          (sessions_expired_total), hr:mworkers and hr:workers (drops
 --          workers past their expiry).
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-
-local expired = 0
-for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))) do
-    local oldip = redis.call('HGET', KEYS[5], old)
-    if oldip then redis.call('ZREM', KEYS[6], oldip .. '|' .. old) end
-    redis.call('HDEL', KEYS[5], old)
-    redis.call('ZREM', KEYS[4], old)
-    expired = expired + 1
-end
-if expired > 0 then
-    redis.call('HINCRBY', KEYS[1], 'hysteria_realm_sessions_expired_total', expired)
-end
+local now = now_ms()
+sweep_expired(KEYS[4], KEYS[5], KEYS[6], KEYS[1], now, tonumber(ARGV[1]))
 
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
     for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do

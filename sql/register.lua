@@ -12,21 +12,10 @@
 
 local name, sid, addrs, ip = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local ttl, max_realms, max_per_ip = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 
 -- Sweep a bounded batch of expired realms out of the counts.
-local expired = 0
-for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 128)) do
-    local oldip = redis.call('HGET', KEYS[6], old)
-    if oldip then redis.call('ZREM', KEYS[7], oldip .. '|' .. old) end
-    redis.call('HDEL', KEYS[6], old)
-    redis.call('ZREM', KEYS[5], old)
-    expired = expired + 1
-end
-if expired > 0 and KEYS[8] then
-    redis.call('HINCRBY', KEYS[8], 'hysteria_realm_sessions_expired_total', expired)
-end
+sweep_expired(KEYS[5], KEYS[6], KEYS[7], KEYS[8], now, 128)
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
 

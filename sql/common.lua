@@ -1,0 +1,28 @@
+-- common.lua -- helpers shared by the functions of the library. It is not a
+-- function itself: the library starts with it (fcgi/scripts.c), so every
+-- function below sees these as locals.
+
+-- Milliseconds since the epoch, by Redis's clock.
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Take up to limit realms whose expiry score is past now out of the counts
+-- (realms, realmip, byip: hr:realms, hr:realmip, hr:byip) and count them as
+-- expired sessions in metrics (hr:metrics; nil: not counted). Returns how
+-- many were swept.
+local function sweep_expired(realms, realmip, byip, metrics, now, limit)
+    local expired = 0
+    for _, old in ipairs(redis.call('ZRANGEBYSCORE', realms, '-inf', now, 'LIMIT', 0, limit)) do
+        local oldip = redis.call('HGET', realmip, old)
+        if oldip then redis.call('ZREM', byip, oldip .. '|' .. old) end
+        redis.call('HDEL', realmip, old)
+        redis.call('ZREM', realms, old)
+        expired = expired + 1
+    end
+    if expired > 0 and metrics then
+        redis.call('HINCRBY', metrics, 'hysteria_realm_sessions_expired_total', expired)
+    end
+    return expired
+end
