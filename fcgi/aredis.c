@@ -409,8 +409,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void handshake_begin(struct aredis *a)
 {
     if (a->target->password != NULL) {
-        const char *argv[2] = { "AUTH", a->target->password };
-        handshake_send(a, 2, argv, NULL);
+        const char *argv[3] = { "AUTH", a->target->user ? a->target->user : a->target->password,
+                                a->target->password };
+        handshake_send(a, a->target->user ? 3 : 2, argv, NULL);
     }
     if (a->target->db != 0 && a->mode == AREDIS_COMMANDS) {
         char db[16];

@@ -25,7 +25,7 @@
 #define CFG_PROGRAM "hysteria-realm-fcgi"
 #define CFG_NUMBER_MAX 1000000000L
 #define CFG_DB_MAX 2147483647L
-#define CFG_URL_FORMS "redis://[:password@]host[:port][/db] or unix:///path[?db=N]"
+#define CFG_URL_FORMS "redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]"
 
 enum cfg_type {
     CFG_STRING,     /* text, must not be empty */
@@ -491,25 +491,36 @@ static char *cfg_unescape(const char *s, size_t n)
     return out;
 }
 
-/* The optional ":password@" part of a TCP URL (s is after "redis://").
- * Sets t->password and returns where the host starts, or NULL with err. */
+/* The optional "[user]:password@" part of a TCP URL (s is after
+ * "redis://"): a Redis 6+ ACL user, or the default user with only a
+ * password. Sets t->user and t->password and returns where the host
+ * starts, or NULL with err. */
 static const char *redis_parse_auth(const char *s, struct redis_target *t,
                                     char *err, size_t errlen)
 {
-    const char *at = strrchr(s, '@');
+    const char *at = strrchr(s, '@'), *colon;
 
     if (at == NULL)
         return s;
-    if (s[0] != ':') {
-        snprintf(err, errlen, "a user name is not supported (use redis://:password@host)");
+    colon = memchr(s, ':', (size_t)(at - s));
+    if (colon == NULL) {
+        snprintf(err, errlen, "missing ':' before the password (redis://user:password@host or redis://:password@host)");
         return NULL;
     }
-    if (at > s + 1) {
-        t->password = cfg_unescape(s + 1, (size_t)(at - s - 1));
+    if (colon > s && (t->user = cfg_unescape(s, (size_t)(colon - s))) == NULL) {
+        snprintf(err, errlen, "bad %%-escape in the user name");
+        return NULL;
+    }
+    if (at > colon + 1) {
+        t->password = cfg_unescape(colon + 1, (size_t)(at - colon - 1));
         if (t->password == NULL) {
             snprintf(err, errlen, "bad %%-escape in the password");
             return NULL;
         }
+    }
+    if (t->user != NULL && t->password == NULL) {
+        snprintf(err, errlen, "a user name needs a password (redis://user:password@host)");
+        return NULL;
     }
     return at + 1;
 }
@@ -594,7 +605,7 @@ static int redis_parse_db(const char *s, struct redis_target *t, char *err, size
     return 0;
 }
 
-/* redis://[:password@]host[:port][/db] (s is after "redis://"). 0 or -1. */
+/* redis://[[user]:password@]host[:port][/db] (s is after "redis://"). 0 or -1. */
 static int redis_parse_tcp(const char *s, struct redis_target *t,
                            char *err, size_t errlen)
 {
@@ -666,6 +677,7 @@ void config_free_redis_target(struct redis_target *t)
         return;
     free(t->host);
     free(t->path);
+    free(t->user);
     free(t->password);
     memset(t, 0, sizeof *t);
 }

@@ -14,6 +14,7 @@ struct redis_target {
     int port;
     char *path;        /* unix socket path, NULL for TCP */
     int db;            /* SELECT index, 0 by default */
+    char *user;        /* ACL user for AUTH, NULL for the default user */
     char *password;    /* AUTH password, NULL for none */
 };
 
@@ -28,7 +29,7 @@ struct config {
     char *name_pattern;          /* --realm-name-pattern */
     int debug;                   /* --debug, HYSTERIA_REALM_DEBUG (true/false/1/0/yes/no) */
     int metrics;                 /* --metrics, HYSTERIA_REALM_METRICS, true */
-    char *redis_url;             /* --redis, redis://127.0.0.1:6379/0 or unix:///path[?db=N] */
+    char *redis_url;             /* --redis, redis://[[user]:password@]127.0.0.1:6379/0 or unix:///path[?db=N] */
     struct redis_target redis;   /* parsed from redis_url */
 
     /* The worker's own settings. */

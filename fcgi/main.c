@@ -41,7 +41,8 @@ static void redis_where(const struct redis_target *t, char *buf, size_t len)
     if (t->path != NULL)
         snprintf(buf, len, "unix:%s/%d%s", t->path, t->db, t->password ? " auth=yes" : "");
     else
-        snprintf(buf, len, "%s:%d/%d%s", t->host, t->port, t->db, t->password ? " auth=yes" : "");
+        snprintf(buf, len, "%s:%d/%d%s%s", t->host, t->port, t->db, t->password ? " auth=yes" : "",
+                 t->user ? " acl_user=yes" : "");
 }
 
 static int setup(struct config *cfg, struct name_matcher **names, int argc, char **argv)

@@ -380,6 +380,12 @@ TEST(config_redis_url_forms)
     ASSERT_EQ_INT(15, t.db);
     config_free_redis_target(&t);
 
+    ASSERT_EQ_INT(0, config_parse_redis_url("redis://hr%2Dworker:pw:x@host/2", &t, err, sizeof err));
+    ASSERT_EQ_STR("hr-worker", t.user);
+    ASSERT_EQ_STR("pw:x", t.password);
+    ASSERT_EQ_INT(2, t.db);
+    config_free_redis_target(&t);
+
     ASSERT_EQ_INT(0, config_parse_redis_url("redis://[::1]:6379/0", &t, err, sizeof err));
     ASSERT_EQ_STR("::1", t.host);
     ASSERT_EQ_INT(6379, t.port);
@@ -414,7 +420,7 @@ TEST(config_redis_bad_urls)
         "", "127.0.0.1:6379", "http://host", "rediss://host", "redis://", "redis://:6379",
         "redis://host:", "redis://host:0", "redis://host:65536", "redis://host:port",
         "redis://host:6379/x", "redis://host:6379/-1", "redis://host/0?x=1",
-        "redis://user:pw@host", "redis://::1:6379", "redis://[::1", "redis://[::1]x",
+        "redis://user@host", "redis://user:@host", "redis://::1:6379", "redis://[::1", "redis://[::1]x",
         "redis://ho st", "redis://host:6379/99999999999999999999", "redis://:%zz@host",
         "redis://:%00@host", "unix://", "unix:///", "unix://relative/sock", "unix:/path",
         "unix:///path?db=", "unix:///path?db=x", "unix:///path?foo=1", NULL,
