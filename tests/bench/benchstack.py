@@ -3,8 +3,11 @@
 Redis (deploy/redis.conf.in), N workers from build-bench/ (each on its own
 unix socket) and nginx (a whole nginx.conf derived from
 deploy/nginx/local.conf.in, see nginx_conf()) on free loopback ports under a
-temporary run dir. Everything started here is stopped by pid: Stack.stop(),
-an atexit hook and the SIGTERM/SIGINT handler installed by bench.py.
+temporary run dir. A stack may run another build of the worker (worker=)
+with another source tree's deploy/ files and sql/ scripts (tree=): the A/B
+runs the old build with the old tree's nginx template and Lua scripts.
+Everything started here is stopped by pid: Stack.stop(), an atexit hook and
+the SIGTERM/SIGINT handler installed by bench.py.
 
 It is independent of tests/integration/stack.py on purpose (that file is
 edited by others; the bench must not break when it changes).
@@ -167,7 +170,9 @@ def nginx_conf(template, rundir, port, sockets, user, opts):
     pool = " ".join("server unix:%s;" % s for s in sockets)
     for k, v in (("@USER@", user), ("@RUNDIR@", rundir), ("@PORT@", str(port)),
                  ("@UPSTREAM_SERVERS@", pool), ("@EXTRA_UPSTREAMS@", ""),
-                 ("@EXTRA_LISTEN@", ""), ("@PORT_MAP@", "")):
+                 ("@EXTRA_LISTEN@", ""), ("@PORT_MAP@", ""),
+                 # newer templates: no metrics listen, no TLS
+                 ("@METRICS_SERVER@", ""), ("@TLS_LISTEN@", "")):
         conf = conf.replace(k, v)
 
     def sub(pattern, repl, what):
@@ -212,7 +217,11 @@ def nginx_conf(template, rundir, port, sockets, user, opts):
 
 class Stack:
     def __init__(self, workers=1, worker_args=(), nginx_opts=None, token="benchtoken0123456789abcdef",
-                 redis_port=None, rundir=None):
+                 redis_port=None, rundir=None, worker=None, tree=None):
+        # worker: the binary (default WORKER, read at start); tree: the
+        # source tree whose deploy/ templates and sql/ go with it
+        self.worker = worker
+        self.tree = tree or REPO
         self.nworkers = workers
         self.worker_args = list(worker_args)
         self.nginx_opts = dict(nginx_opts or {})
@@ -274,7 +283,7 @@ class Stack:
         rdir = os.path.join(self.rundir, "redis")
         if self.redis_port is None:
             self.redis_port = free_port()
-        with open(os.path.join(REPO, "deploy", "redis.conf.in")) as f:
+        with open(os.path.join(self.tree, "deploy", "redis.conf.in")) as f:
             conf = f.read().replace("@PORT@", str(self.redis_port)).replace("@RUNDIR@", rdir)
         conf += "\nmaxclients 20000\n"
         with open(os.path.join(rdir, "redis.conf"), "w") as f:
@@ -303,8 +312,9 @@ class Stack:
             self.nworkers = n
         if args is not None:
             self.worker_args = list(args)
-        if not os.access(WORKER, os.X_OK):
-            raise RuntimeError("%s missing: build build-bench first" % WORKER)
+        binary = self.worker or WORKER
+        if not os.access(binary, os.X_OK):
+            raise RuntimeError("%s missing: build build-bench first" % binary)
         env = {k: v for k, v in os.environ.items() if not k.startswith("HYSTERIA_REALM_")}
         self.workers = []
         for i in range(self.nworkers):
@@ -314,10 +324,10 @@ class Stack:
                 pass
             log = open(os.path.join(self.rundir, "w%d.log" % (i + 1)), "ab")
             try:
-                cmd = [WORKER, "--listen", self.sock(i),
+                cmd = [binary, "--listen", self.sock(i),
                        "--redis", "redis://127.0.0.1:%d/0" % self.redis_port,
                        "--token", self.token,
-                       "--scripts-dir", os.path.join(REPO, "sql")] + self.worker_args
+                       "--scripts-dir", os.path.join(self.tree, "sql")] + self.worker_args
                 self.workers.append(subprocess.Popen(
                     cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                     cwd=self.rundir, preexec_fn=raise_nofile))
@@ -351,7 +361,7 @@ class Stack:
             self.nginx_opts = dict(opts)
         if self.port is None:
             self.port = free_port()
-        with open(os.path.join(REPO, "deploy", "nginx", "local.conf.in")) as f:
+        with open(os.path.join(self.tree, "deploy", "nginx", "local.conf.in")) as f:
             template = f.read()
         conf = nginx_conf(template, self.rundir, self.port,
                           [self.sock(i) for i in range(self.nworkers)],

@@ -10,9 +10,9 @@ function M.report(summary, latency, extra)
       string.format('"duration_us":%d', summary.duration),
       string.format('"err_connect":%d,"err_read":%d,"err_write":%d,"err_status":%d,"err_timeout":%d',
                     e.connect, e.read, e.write, e.status, e.timeout),
-      string.format('"mean_us":%.1f,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d',
+      string.format('"mean_us":%.1f,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"max_us":%d',
                     latency.mean, latency:percentile(50), latency:percentile(90),
-                    latency:percentile(99), latency.max),
+                    latency:percentile(99), latency:percentile(99.9), latency.max),
    }
    for k, v in pairs(extra or {}) do
       if type(v) == "string" then
