@@ -24,8 +24,6 @@
 
 #define CFG_PROGRAM "hysteria-realm-fcgi"
 #define CFG_NUMBER_MAX 1000000000L
-#define CFG_DB_MAX 2147483647L
-#define CFG_URL_FORMS "redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]"
 
 enum cfg_type {
     CFG_STRING,     /* text, must not be empty */
@@ -66,7 +64,7 @@ static const struct cfg_row cfg_table[] = {
     { "metrics", "HYSTERIA_REALM_METRICS", CFG_BOOL, "true", 0, 1, CFG_FIELD(metrics),
       "count Prometheus metrics (served on /metrics where the proxy sets HR_METRICS=1)" },
     { "redis", "HYSTERIA_REALM_REDIS", CFG_STRING, "redis://127.0.0.1:6379/0",
-      0, 0, CFG_FIELD(redis_url), "where the state lives: " CFG_URL_FORMS },
+      0, 0, CFG_FIELD(redis_url), "where the state lives: " REDIS_URL_FORMS },
     { "listen", "HYSTERIA_REALM_LISTEN", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(listen),
       "FastCGI socket: /path, unix:/path, host:port or :port; default: fd 0" },
     { "threads", "HYSTERIA_REALM_THREADS", CFG_NUMBER, "4", 1, 256,
@@ -362,7 +360,7 @@ static int cfg_finish(struct config *cfg, const struct cfg_raw *raw,
         snprintf(err, errlen, "%s: %s", cfg_who(r, raw[r - cfg_table].src, who, sizeof who), msg);
         return -1;
     }
-    if (config_parse_redis_url(cfg->redis_url, &cfg->redis, msg, sizeof msg) != 0) {
+    if (redis_url_parse(cfg->redis_url, &cfg->redis, msg, sizeof msg) != 0) {
         const struct cfg_row *r = cfg_find("redis", strlen("redis"));
         char who[64];
         snprintf(err, errlen, "%s: %s", cfg_who(r, raw[r - cfg_table].src, who, sizeof who), msg);
@@ -432,7 +430,7 @@ void config_free(struct config *cfg)
         if (cfg_table[k].type == CFG_STRING || cfg_table[k].type == CFG_OPTIONAL)
             (void)cfg_set_string(cfg, &cfg_table[k], NULL);
     free(cfg->trusted_proxy_param);
-    config_free_redis_target(&cfg->redis);
+    redis_target_free(&cfg->redis);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -460,224 +458,4 @@ void config_usage(void *f)
     }
     fprintf(out, "  %-30s print this text and exit\n  %-30s print the version and exit\n",
             "--help", "--version");
-}
-
-/* Redis URLs ------------------------------------------------------------ */
-
-/* Percent-decode the n bytes at s into a malloc'd string (no NUL allowed).
- * NULL if an escape is invalid or out of memory. */
-static char *cfg_unescape(const char *s, size_t n)
-{
-    char *out = malloc(n + 1);
-    size_t i, o = 0;
-
-    for (i = 0; out != NULL && i < n; i++) {
-        int hi, lo;
-        if (s[i] != '%') {
-            out[o++] = s[i];
-            continue;
-        }
-        hi = i + 1 < n ? hex_value(s[i + 1]) : -1;
-        lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || hi + lo == 0) {
-            free(out);
-            return NULL;
-        }
-        out[o++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    if (out != NULL)
-        out[o] = '\0';
-    return out;
-}
-
-/* The optional "[user]:password@" part of a TCP URL (s is after
- * "redis://"): a Redis 6+ ACL user, or the default user with only a
- * password. Sets t->user and t->password and returns where the host
- * starts, or NULL with err. */
-static const char *redis_parse_auth(const char *s, struct redis_target *t,
-                                    char *err, size_t errlen)
-{
-    const char *at = strrchr(s, '@'), *colon;
-
-    if (at == NULL)
-        return s;
-    colon = memchr(s, ':', (size_t)(at - s));
-    if (colon == NULL) {
-        snprintf(err, errlen, "missing ':' before the password (redis://user:password@host or redis://:password@host)");
-        return NULL;
-    }
-    if (colon > s && (t->user = cfg_unescape(s, (size_t)(colon - s))) == NULL) {
-        snprintf(err, errlen, "bad %%-escape in the user name");
-        return NULL;
-    }
-    if (at > colon + 1) {
-        t->password = cfg_unescape(colon + 1, (size_t)(at - colon - 1));
-        if (t->password == NULL) {
-            snprintf(err, errlen, "bad %%-escape in the password");
-            return NULL;
-        }
-    }
-    if (t->user != NULL && t->password == NULL) {
-        snprintf(err, errlen, "a user name needs a password (redis://user:password@host)");
-        return NULL;
-    }
-    return at + 1;
-}
-
-/* 1 if the n bytes at h are a plausible host: a name or IPv4 address, or
- * (bracketed) an IPv6 address. */
-static int redis_host_ok(const char *h, size_t n, int bracketed)
-{
-    const char *allowed = bracketed ? "0123456789abcdefABCDEF:."
-        : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
-    size_t i;
-
-    for (i = 0; i < n; i++)
-        if (strchr(allowed, h[i]) == NULL)
-            return 0;
-    return n > 0;
-}
-
-/* The port after ':' from s to end into *port (1..65535). 0 or -1. */
-static int redis_parse_port(const char *s, const char *end, long *port,
-                            char *err, size_t errlen)
-{
-    char buf[8];
-    size_t n = (size_t)(end - s);
-
-    if (n == 0 || n >= sizeof buf) {
-        snprintf(err, errlen, "bad port");
-        return -1;
-    }
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    if (cfg_parse_number(buf, 1, 65535, port) != 0) {
-        snprintf(err, errlen, "bad port \"%s\" (1..65535)", buf);
-        return -1;
-    }
-    return 0;
-}
-
-/* The "host[:port]" or "[v6][:port]" part from s to end into t. 0 or -1. */
-static int redis_parse_hostport(const char *s, const char *end,
-                                struct redis_target *t, char *err, size_t errlen)
-{
-    int bracketed = *s == '[';
-    const char *h = s + bracketed, *hend, *after;
-    long port = 6379;
-
-    hend = memchr(h, bracketed ? ']' : ':', (size_t)(end - h));
-    if (hend == NULL && bracketed) {
-        snprintf(err, errlen, "missing ']' after the IPv6 address");
-        return -1;
-    }
-    if (hend == NULL)
-        hend = end;
-    after = hend + bracketed;
-    if (!redis_host_ok(h, (size_t)(hend - h), bracketed)) {
-        snprintf(err, errlen, "bad host");
-        return -1;
-    }
-    if (after < end && (*after != ':'
-                        || redis_parse_port(after + 1, end, &port, err, errlen) != 0)) {
-        if (*after != ':')
-            snprintf(err, errlen, "bad port");
-        return -1;
-    }
-    t->port = (int)port;
-    t->host = strndup(h, (size_t)(hend - h));
-    if (t->host == NULL)
-        snprintf(err, errlen, "out of memory");
-    return t->host != NULL ? 0 : -1;
-}
-
-/* Parse a database number ("" means 0) into t->db. 0 or -1. */
-static int redis_parse_db(const char *s, struct redis_target *t, char *err, size_t errlen)
-{
-    long db = 0;
-
-    if (*s != '\0' && cfg_parse_number(s, 0, CFG_DB_MAX, &db) != 0) {
-        snprintf(err, errlen, "bad database number \"%s\"", s);
-        return -1;
-    }
-    t->db = (int)db;
-    return 0;
-}
-
-/* redis://[[user]:password@]host[:port][/db] (s is after "redis://"). 0 or -1. */
-static int redis_parse_tcp(const char *s, struct redis_target *t,
-                           char *err, size_t errlen)
-{
-    const char *hp = redis_parse_auth(s, t, err, errlen), *end;
-
-    if (hp == NULL)
-        return -1;
-    end = hp + strcspn(hp, "/?");
-    if (*end == '?') {
-        snprintf(err, errlen, "query parameters are not supported in redis:// URLs");
-        return -1;
-    }
-    if (redis_parse_hostport(hp, end, t, err, errlen) != 0)
-        return -1;
-    return redis_parse_db(*end == '/' ? end + 1 : end, t, err, errlen);
-}
-
-/* unix:///path[?db=N] (s is after "unix://"). 0 or -1. */
-static int redis_parse_unix(const char *s, struct redis_target *t,
-                            char *err, size_t errlen)
-{
-    size_t n = strcspn(s, "?");
-
-    if (s[0] != '/' || n < 2) {
-        snprintf(err, errlen, "the socket path must be absolute (unix:///path)");
-        return -1;
-    }
-    if (s[n] == '?' && strncmp(s + n, "?db=", 4) != 0) {
-        snprintf(err, errlen, "the only query parameter is db=N");
-        return -1;
-    }
-    if (s[n] == '?' && (s[n + 4] == '\0' || redis_parse_db(s + n + 4, t, err, errlen) != 0)) {
-        if (s[n + 4] == '\0')
-            snprintf(err, errlen, "bad database number \"\"");
-        return -1;
-    }
-    t->path = strndup(s, n);
-    if (t->path == NULL)
-        snprintf(err, errlen, "out of memory");
-    return t->path != NULL ? 0 : -1;
-}
-
-/* Parse a Redis URL into t. 0 on success, -1 with a message in err
- * (which never repeats the URL: it may hold a password). */
-int config_parse_redis_url(const char *url, struct redis_target *t,
-                           char *err, size_t errlen)
-{
-    char why[160] = "";
-    int rc = -1;
-
-    memset(t, 0, sizeof *t);
-    if (url != NULL && strncmp(url, "redis://", 8) == 0)
-        rc = redis_parse_tcp(url + 8, t, why, sizeof why);
-    else if (url != NULL && strncmp(url, "unix://", 7) == 0)
-        rc = redis_parse_unix(url + 7, t, why, sizeof why);
-    else
-        snprintf(why, sizeof why, "unknown scheme");
-    if (rc != 0) {
-        snprintf(err, errlen, "invalid Redis URL: %s; expected %s", why, CFG_URL_FORMS);
-        config_free_redis_target(t);
-    }
-    return rc;
-}
-
-/* Free the strings of t and zero it. */
-void config_free_redis_target(struct redis_target *t)
-{
-    if (t == NULL)
-        return;
-    free(t->host);
-    free(t->path);
-    free(t->user);
-    free(t->password);
-    memset(t, 0, sizeof *t);
 }

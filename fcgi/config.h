@@ -8,15 +8,8 @@
 
 #include <stddef.h>
 #include "allow.h"
+#include "redis_url.h"
 
-struct redis_target {
-    char *host;        /* NULL for a unix socket */
-    int port;
-    char *path;        /* unix socket path, NULL for TCP */
-    int db;            /* SELECT index, 0 by default */
-    char *user;        /* ACL user for AUTH, NULL for the default user */
-    char *password;    /* AUTH password, NULL for none */
-};
 
 struct config {
     /* The contract's settings (SPEC.md "Configuration"). */
@@ -29,7 +22,7 @@ struct config {
     char *name_pattern;          /* --realm-name-pattern */
     int debug;                   /* --debug, HYSTERIA_REALM_DEBUG (true/false/1/0/yes/no) */
     int metrics;                 /* --metrics, HYSTERIA_REALM_METRICS, true */
-    char *redis_url;             /* --redis, redis://[[user]:password@]127.0.0.1:6379/0 or unix:///path[?db=N] */
+    char *redis_url;             /* --redis, HYSTERIA_REALM_REDIS: see redis_url.h */
     struct redis_target redis;   /* parsed from redis_url */
 
     /* The worker's own settings. */
@@ -69,11 +62,6 @@ int config_read_token(const char *path, char **out, char *err, size_t errlen);
 
 /* Free every string config_load() allocated. Safe on a zeroed struct. */
 void config_free(struct config *cfg);
-
-/* Parse a Redis URL into t. 0 on success, -1 with a message in err. */
-int config_parse_redis_url(const char *url, struct redis_target *t,
-                           char *err, size_t errlen);
-void config_free_redis_target(struct redis_target *t);
 
 /* Print the usage text (the table of settings) to f (a FILE *). */
 void config_usage(void *f);

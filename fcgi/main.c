@@ -35,16 +35,6 @@ static void raise_nofile(void)
         log_msg(LOG_WARN, "rlimit_nofile", "error=\"%s\"", strerror(errno));
 }
 
-/* Where Redis is, for the start-up line: never the password. */
-static void redis_where(const struct redis_target *t, char *buf, size_t len)
-{
-    if (t->path != NULL)
-        snprintf(buf, len, "unix:%s/%d%s", t->path, t->db, t->password ? " auth=yes" : "");
-    else
-        snprintf(buf, len, "%s:%d/%d%s%s", t->host, t->port, t->db, t->password ? " auth=yes" : "",
-                 t->user ? " acl_user=yes" : "");
-}
-
 static int setup(struct config *cfg, struct name_matcher **names, int argc, char **argv)
 {
     char err[512];
@@ -89,7 +79,7 @@ static int serve(struct config *cfg, const struct name_matcher *names)
             close(fd);
         return -1;
     }
-    redis_where(&cfg->redis, where, sizeof(where));
+    redis_target_describe(&cfg->redis, where, sizeof(where));
     log_msg(LOG_INFO, "started", "listen=%s%s redis=%s pid=%ld",
             cfg->listen ? cfg->listen : shared && fd == 3 ? "systemd" : "fd0",
             shared ? " shared=yes" : "", where, (long)getpid());

@@ -356,45 +356,45 @@ TEST(config_redis_url_forms)
     struct redis_target t;
     char err[256];
 
-    ASSERT_EQ_INT(0, config_parse_redis_url("redis://cache.internal:6380/2", &t, err, sizeof err));
+    ASSERT_EQ_INT(0, redis_url_parse("redis://cache.internal:6380/2", &t, err, sizeof err));
     ASSERT_EQ_STR("cache.internal", t.host);
     ASSERT_EQ_INT(6380, t.port);
     ASSERT_EQ_INT(2, t.db);
     ASSERT_TRUE(t.path == NULL && t.password == NULL);
-    config_free_redis_target(&t);
+    redis_target_free(&t);
 
-    ASSERT_EQ_INT(0, config_parse_redis_url("redis://host", &t, err, sizeof err));
+    ASSERT_EQ_INT(0, redis_url_parse("redis://host", &t, err, sizeof err));
     ASSERT_EQ_STR("host", t.host);
     ASSERT_EQ_INT(6379, t.port);
     ASSERT_EQ_INT(0, t.db);
-    config_free_redis_target(&t);
+    redis_target_free(&t);
 
-    ASSERT_EQ_INT(0, config_parse_redis_url("redis://host/", &t, err, sizeof err));
+    ASSERT_EQ_INT(0, redis_url_parse("redis://host/", &t, err, sizeof err));
     ASSERT_EQ_INT(0, t.db);
-    config_free_redis_target(&t);
+    redis_target_free(&t);
 
-    ASSERT_EQ_INT(0, config_parse_redis_url("redis://:s%40cret:x@10.1.2.3:7000/15", &t, err, sizeof err));
+    ASSERT_EQ_INT(0, redis_url_parse("redis://:s%40cret:x@10.1.2.3:7000/15", &t, err, sizeof err));
     ASSERT_EQ_STR("s@cret:x", t.password);
     ASSERT_EQ_STR("10.1.2.3", t.host);
     ASSERT_EQ_INT(7000, t.port);
     ASSERT_EQ_INT(15, t.db);
-    config_free_redis_target(&t);
+    redis_target_free(&t);
 
-    ASSERT_EQ_INT(0, config_parse_redis_url("redis://hr%2Dworker:pw:x@host/2", &t, err, sizeof err));
+    ASSERT_EQ_INT(0, redis_url_parse("redis://hr%2Dworker:pw:x@host/2", &t, err, sizeof err));
     ASSERT_EQ_STR("hr-worker", t.user);
     ASSERT_EQ_STR("pw:x", t.password);
     ASSERT_EQ_INT(2, t.db);
-    config_free_redis_target(&t);
+    redis_target_free(&t);
 
-    ASSERT_EQ_INT(0, config_parse_redis_url("redis://[::1]:6379/0", &t, err, sizeof err));
+    ASSERT_EQ_INT(0, redis_url_parse("redis://[::1]:6379/0", &t, err, sizeof err));
     ASSERT_EQ_STR("::1", t.host);
     ASSERT_EQ_INT(6379, t.port);
-    config_free_redis_target(&t);
+    redis_target_free(&t);
 
-    ASSERT_EQ_INT(0, config_parse_redis_url("redis://[2001:db8::7]", &t, err, sizeof err));
+    ASSERT_EQ_INT(0, redis_url_parse("redis://[2001:db8::7]", &t, err, sizeof err));
     ASSERT_EQ_STR("2001:db8::7", t.host);
     ASSERT_EQ_INT(6379, t.port);
-    config_free_redis_target(&t);
+    redis_target_free(&t);
 }
 
 TEST(config_redis_unix_forms)
@@ -402,16 +402,16 @@ TEST(config_redis_unix_forms)
     struct redis_target t;
     char err[256];
 
-    ASSERT_EQ_INT(0, config_parse_redis_url("unix:///path/to/sock", &t, err, sizeof err));
+    ASSERT_EQ_INT(0, redis_url_parse("unix:///path/to/sock", &t, err, sizeof err));
     ASSERT_EQ_STR("/path/to/sock", t.path);
     ASSERT_TRUE(t.host == NULL);
     ASSERT_EQ_INT(0, t.db);
-    config_free_redis_target(&t);
+    redis_target_free(&t);
 
-    ASSERT_EQ_INT(0, config_parse_redis_url("unix:///path?db=2", &t, err, sizeof err));
+    ASSERT_EQ_INT(0, redis_url_parse("unix:///path?db=2", &t, err, sizeof err));
     ASSERT_EQ_STR("/path", t.path);
     ASSERT_EQ_INT(2, t.db);
-    config_free_redis_target(&t);
+    redis_target_free(&t);
 }
 
 TEST(config_redis_bad_urls)
@@ -424,6 +424,12 @@ TEST(config_redis_bad_urls)
         "redis://ho st", "redis://host:6379/99999999999999999999", "redis://:%zz@host",
         "redis://:%00@host", "unix://", "unix:///", "unix://relative/sock", "unix:/path",
         "unix:///path?db=", "unix:///path?db=x", "unix:///path?foo=1", NULL,
+        "sentinel://", "sentinel://h:1", "sentinel://h:1/", "sentinel://h/m", "sentinel://h:1,/m",
+        "sentinel://,h:1/m", "sentinel:///m", "sentinel://h:1/m?db=x", "sentinel://h:1/m?x=1",
+        "sentinel://h:1/m?db=1&db=2x", "sentinel://h:1/m n", "sentinel://h:0/m",
+        "sentinel://h:1/m?sentinel_password=%zz", "sentinel://user@h:1/m",
+        "sentinel://h:1/m?sentinel_password=a&sentinel_password=b",
+        "sentinel://a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9/m",
     };
     struct redis_target t;
     char err[256];
@@ -431,14 +437,44 @@ TEST(config_redis_bad_urls)
 
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
-        if (config_parse_redis_url(bad[i], &t, err, sizeof err) != -1) {
+        if (redis_url_parse(bad[i], &t, err, sizeof err) != -1) {
             unit_fail(__FILE__, __LINE__, "accepted \"%s\"", bad[i] ? bad[i] : "(null)");
-            config_free_redis_target(&t);
+            redis_target_free(&t);
             return;
         }
         ASSERT_TRUE(strstr(err, "Redis URL") != NULL);
         ASSERT_TRUE(t.host == NULL && t.path == NULL && t.password == NULL);
     }
+}
+
+TEST(config_redis_sentinel_forms)
+{
+    struct redis_target t;
+    char err[256], where[128];
+
+    ASSERT_EQ_INT(0, redis_url_parse("sentinel://10.0.0.1:26379,[::1]:26380,s3:5000/hr-main",
+                                     &t, err, sizeof err));
+    ASSERT_EQ_STR("hr-main", t.master_name);
+    ASSERT_EQ_INT(3, (int)t.nsentinels);
+    ASSERT_EQ_STR("10.0.0.1", t.sentinels[0].host);
+    ASSERT_EQ_INT(26379, t.sentinels[0].port);
+    ASSERT_EQ_STR("::1", t.sentinels[1].host);
+    ASSERT_EQ_INT(26380, t.sentinels[1].port);
+    ASSERT_EQ_STR("s3", t.sentinels[2].host);
+    ASSERT_TRUE(t.host == NULL && t.password == NULL && t.sentinel_password == NULL && t.db == 0);
+    redis_target_describe(&t, where, sizeof where);
+    ASSERT_EQ_STR("sentinel:hr-main/0 sentinels=3", where);
+    redis_target_free(&t);
+
+    ASSERT_EQ_INT(0, redis_url_parse("sentinel://hr:p%40ss@h:1/m?db=3&sentinel_password=s%26p",
+                                     &t, err, sizeof err));
+    ASSERT_EQ_STR("hr", t.user);
+    ASSERT_EQ_STR("p@ss", t.password);
+    ASSERT_EQ_STR("s&p", t.sentinel_password);
+    ASSERT_EQ_INT(3, t.db);
+    redis_target_describe(&t, where, sizeof where);
+    ASSERT_TRUE(strstr(where, "p@ss") == NULL && strstr(where, "s&p") == NULL);
+    redis_target_free(&t);
 }
 
 /* Write text to a fresh temporary file; its path into path (64 bytes). */
