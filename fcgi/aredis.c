@@ -24,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "sentinel.h"
 
 #define RETRY_FIRST_MS 100
 #define RETRY_MAX_MS 2000
@@ -48,6 +49,10 @@ struct aredis {
     int connected_before;        /* a later READY is a reconnect */
     uint64_t progress_at;        /* last reply, or the first call after a quiet spell */
     int logged_down;             /* "redis unreachable" said once per outage */
+    struct sentinel *sentinel;   /* sentinel:// target: where to ask for the primary */
+    char host[64];               /* sentinel:// target: the primary, as located */
+    int port;
+    int located;                 /* host:port is a fresh answer, not yet tried */
 };
 
 /* A call in flight: the owner's callback, and which connection sent it. */
@@ -61,6 +66,12 @@ struct call {
 
 static void conn_schedule_retry(struct aredis *a);
 static void conn_start(struct aredis *a);
+
+static const char *mode_name(const struct aredis *a)
+{
+    static const char *const names[] = { "commands", "subscriber", "sentinel" };
+    return names[a->mode];
+}
 
 /* ---- the adapter: five hooks onto loop_io ---- */
 
@@ -338,6 +349,8 @@ static void conn_lost(struct aredis *a)
     conn_schedule_retry(a);
     if (was_ready && a->hooks.on_lost != NULL)
         a->hooks.on_lost(a->hooks.priv);
+    else if (!was_ready && a->hooks.on_fail != NULL)
+        a->hooks.on_fail(a->hooks.priv);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -365,16 +378,15 @@ static void on_handshake(redisAsyncContext *ac, void *reply, void *priv)
         }
         return;
     }
-    if (a->state != CONN_CONNECTING)
-        return;
+    if (a->state != CONN_CONNECTING || a->drop_asked)
+        return;              /* not the server we want: dropped after this read */
     a->state = CONN_READY;
     a->retry_ms = RETRY_FIRST_MS;
     if (a->connected_before)
         metrics_redis_reconnect();
     a->connected_before = 1;
     if (a->logged_down)
-        log_msg(LOG_INFO, "redis_reconnected", "mode=%s",
-                a->mode == AREDIS_SUBSCRIBER ? "subscriber" : "commands");
+        log_msg(LOG_INFO, "redis_reconnected", "mode=%s", mode_name(a));
     a->logged_down = 0;
     if (a->hooks.on_ready != NULL)
         a->hooks.on_ready(a->hooks.priv);
@@ -399,9 +411,29 @@ static void on_connect(const redisAsyncContext *ac, int status)
         a->ac = NULL;
         a->state = CONN_IDLE;
         conn_schedule_retry(a);
+        if (a->hooks.on_fail != NULL)
+            a->hooks.on_fail(a->hooks.priv);
         return;
     }
     a->progress_at = loop_now_ms();
+}
+
+/* The type is hiredis's callback type: ac cannot be const. */
+// cppcheck-suppress constParameter
+static void on_role(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct aredis *a = priv;
+    const redisReply *r = reply;
+    if (ac != a->ac)
+        return;
+    if (a->pending > 0)
+        a->pending--;
+    if (r == NULL || (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                      r->element[0]->type == REDIS_REPLY_STRING &&
+                      strcmp(r->element[0]->str, "master") == 0))
+        return;
+    log_msg(LOG_WARN, "redis_not_primary", "mode=%s host=%s port=%d", mode_name(a), a->host, a->port);
+    a->drop_asked = 1;
 }
 
 /* AUTH, SELECT, our functions and a PING, queued in hiredis before the
@@ -413,6 +445,8 @@ static void handshake_begin(struct aredis *a)
                                 a->target->password };
         handshake_send(a, a->target->user ? 3 : 2, argv, NULL);
     }
+    if (a->sentinel != NULL && redisAsyncCommand(a->ac, on_role, a, "ROLE") == REDIS_OK)
+        a->pending++;        /* a server the Sentinels named must be the primary */
     if (a->target->db != 0 && a->mode == AREDIS_COMMANDS) {
         char db[16];
         snprintf(db, sizeof(db), "%d", a->target->db);
@@ -436,8 +470,19 @@ static void conn_start(struct aredis *a)
 {
     const struct redis_target *t = a->target;
     a->last_attempt = loop_now_ms();
-    a->ac = t->path != NULL ? redisAsyncConnectUnix(t->path)
-                            : redisAsyncConnect(t->host, t->port);
+    if (a->sentinel != NULL && !a->located) {
+        /* Ask where the primary is now; aredis_locate() connects. The
+         * retry is a fallback in case no answer comes. */
+        conn_schedule_retry(a);
+        sentinel_want(a->sentinel);
+        return;
+    }
+    a->located = 0;
+    if (a->sentinel != NULL)
+        a->ac = redisAsyncConnect(a->host, a->port);
+    else
+        a->ac = t->path != NULL ? redisAsyncConnectUnix(t->path)
+                                : redisAsyncConnect(t->host, t->port);
     if (a->ac == NULL || a->ac->err) {
         if (!a->logged_down)
             log_msg(LOG_WARN, "redis_unreachable", "error=\"%s\"",
@@ -447,6 +492,8 @@ static void conn_start(struct aredis *a)
             redisAsyncFree(a->ac);
         a->ac = NULL;
         conn_schedule_retry(a);
+        if (a->hooks.on_fail != NULL)
+            a->hooks.on_fail(a->hooks.priv);
         return;
     }
     a->ac->data = a;
@@ -481,6 +528,13 @@ struct aredis *aredis_new(struct loop *l, const struct redis_target *t,
     a->hooks = *h;
     a->io.fd = -1;
     a->retry_ms = RETRY_FIRST_MS;
+    if (t->master_name != NULL) {
+        a->sentinel = loop_sentinel(l);
+        if (a->sentinel == NULL || sentinel_attach(a->sentinel, a) != 0) {
+            free(a);
+            return NULL;
+        }
+    }
     conn_start(a);
     return a;
 }
@@ -490,8 +544,7 @@ void aredis_drop(struct aredis *a)
     a->drop_asked = 0;
     if (a->ac == NULL)
         return;
-    log_msg(LOG_WARN, "redis_dropped", "mode=%s pending=%u",
-            a->mode == AREDIS_SUBSCRIBER ? "subscriber" : "commands", a->pending);
+    log_msg(LOG_WARN, "redis_dropped", "mode=%s pending=%u", mode_name(a), a->pending);
     a->logged_down = 1;
     /* Fails every pending callback, then calls on_disconnect (if it had
      * connected) which forgets the context and schedules the retry. */
@@ -527,6 +580,9 @@ void aredis_free(struct aredis *a)
         return;
     /* Pending callbacks get their error results now; no reconnect follows. */
     a->hooks.on_lost = NULL;
+    a->hooks.on_fail = NULL;
+    if (a->sentinel != NULL)
+        sentinel_detach(a->sentinel, a);
     if (a->ac != NULL) {
         redisAsyncContext *ac = a->ac;
         int connected = (ac->c.flags & REDIS_CONNECTED) != 0;
@@ -535,4 +591,32 @@ void aredis_free(struct aredis *a)
             a->ac = NULL;
     }
     free(a);
+}
+
+void aredis_drop_soon(struct aredis *a)
+{
+    a->drop_asked = 1;
+}
+
+void aredis_retarget(struct aredis *a, const struct redis_target *t)
+{
+    a->target = t;
+}
+
+void aredis_locate(struct aredis *a, const char *host, int port)
+{
+    int same = a->port == port && strcmp(a->host, host) == 0;
+    if (a->ac != NULL && same)
+        return;                  /* connected, or connecting, there */
+    snprintf(a->host, sizeof(a->host), "%s", host);
+    a->port = port;
+    a->located = 1;
+    if (a->ac != NULL) {
+        log_msg(LOG_INFO, "redis_primary_moved", "mode=%s host=%s port=%d", mode_name(a), host, port);
+        aredis_drop(a);
+    }
+    if (a->ac == NULL) {
+        a->retry_ms = RETRY_FIRST_MS;
+        conn_start(a);
+    }
 }

@@ -12,6 +12,8 @@
  * forever on a Redis that stopped answering. A reply that says the server
  * is the wrong one (-READONLY, -LOADING, -MASTERDOWN, a missing function)
  * drops the connection too, and the next one finds the right server.
+ * With a sentinel:// target, "the right server" is asked of the Sentinels
+ * before every connect (sentinel.c), and checked with ROLE.
  *
  * Calls are pipelined: the command connection buffers what a loop turn
  * asks and writes it all in aredis_flush(), at the end of the turn.
@@ -56,9 +58,13 @@ struct aredis_hooks {
     void (*on_push)(void *priv, const char *kind, const char *channel,
                     size_t chlen, const char *payload, size_t plen);
     void *priv;
+    void (*on_fail)(void *priv);           /* a connect ended before ready (may be NULL) */
 };
 
-enum aredis_mode { AREDIS_COMMANDS, AREDIS_SUBSCRIBER };
+/* COMMANDS: our functions are loaded and the database selected in the
+ * handshake; calls are written at the end of the loop turn. SUBSCRIBER:
+ * pub/sub. PLAIN: neither, for a Sentinel. */
+enum aredis_mode { AREDIS_COMMANDS, AREDIS_SUBSCRIBER, AREDIS_PLAIN };
 
 /* Create and start connecting. NULL on out of memory. */
 struct aredis *aredis_new(struct loop *l, const struct redis_target *t,
@@ -76,6 +82,16 @@ void aredis_flush(struct aredis *a);
 
 /* Drop the connection now (its pending calls fail) and reconnect later. */
 void aredis_drop(struct aredis *a);
+
+/* The same, after the current read: safe from the connection's own callbacks. */
+void aredis_drop_soon(struct aredis *a);
+
+/* Connect to t from the next attempt on (t is kept by the caller). */
+void aredis_retarget(struct aredis *a, const struct redis_target *t);
+
+/* A sentinel:// connection: the primary is at host:port. Connects there
+ * now if not connected, or moves there if connected elsewhere. */
+void aredis_locate(struct aredis *a, const char *host, int port);
 
 /* FCALL the function of script id with keys and args. cb may be NULL
  * (fire and forget). 0, or -1 when not connected (cb is then not called). */

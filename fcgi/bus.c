@@ -284,7 +284,7 @@ struct bus *bus_new(struct loop *l, const struct redis_target *t, struct aredis 
         free(b);
         return NULL;
     }
-    struct aredis_hooks h = { on_ready, on_lost, on_push, b };
+    struct aredis_hooks h = { on_ready, on_lost, on_push, b, NULL };
     b->sub = aredis_new(l, t, AREDIS_SUBSCRIBER, &h);
     if (b->sub == NULL) {
         free(b->buckets);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "aredis.h"
+#include "sentinel.h"
 #include "bus.h"
 #include "conn.h"
 #include "listener.h"
@@ -60,6 +61,7 @@ struct loop {
     struct loop_io sig;                /* signalfd */
     int stopping;
     uint64_t stop_deadline;
+    struct sentinel *sentinel;         /* sentinel:// only */
     struct aredis *cmd;
     struct bus *bus;
     struct listener *listener;
@@ -136,6 +138,7 @@ void loop_wake_at(struct loop *l, uint64_t at)
 const struct config *loop_config(const struct loop *l) { return l->cfg; }
 const struct name_matcher *loop_names(const struct loop *l) { return l->names; }
 struct aredis *loop_redis(const struct loop *l) { return l->cmd; }
+struct sentinel *loop_sentinel(const struct loop *l) { return l->sentinel; }
 struct bus *loop_bus(const struct loop *l) { return l->bus; }
 struct stream_list *loop_streams(const struct loop *l) { return l->streams; }
 struct waiter_list *loop_waiters(const struct loop *l) { return l->waiters; }
@@ -218,6 +221,8 @@ static void run_timers(struct loop *l, uint64_t now)
     maybe_start_accepting(l, now);
     if (now >= l->next_tick) {
         l->next_tick = now + TICK_MS;
+        if (l->sentinel != NULL)
+            sentinel_tick(l->sentinel, now);
         aredis_tick(l->cmd, now);
         bus_tick(l->bus, now);
         conn_tick(l, now);
@@ -274,7 +279,7 @@ int loop_run(struct loop *l)
 static int loop_init(struct loop *l, int listen_fd, int listen_shared)
 {
     sigset_t sigs;
-    struct aredis_hooks h = { NULL, NULL, NULL, l };
+    struct aredis_hooks h = { NULL, NULL, NULL, l, NULL };
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
@@ -288,6 +293,9 @@ static int loop_init(struct loop *l, int listen_fd, int listen_shared)
     l->streams = stream_list_new();
     l->waiters = waiter_list_new();
     l->conns = conn_list_new();
+    if (l->cfg->redis.master_name != NULL &&
+        (l->sentinel = sentinel_new(l, &l->cfg->redis)) == NULL)
+        return -1;
     l->cmd = aredis_new(l, &l->cfg->redis, AREDIS_COMMANDS, &h);
     if (l->streams == NULL || l->waiters == NULL || l->conns == NULL || l->cmd == NULL)
         return -1;
@@ -333,6 +341,7 @@ void loop_free(struct loop *l)
     listener_free(l->listener);
     bus_free(l->bus);
     aredis_free(l->cmd);
+    sentinel_free(l->sentinel);
     free_deferred(l);
     stream_list_free(l->streams);
     waiter_list_free(l->waiters);

@@ -44,6 +44,7 @@ uint64_t loop_now_ms(void);
 const struct config *loop_config(const struct loop *l);
 const struct name_matcher *loop_names(const struct loop *l);
 struct aredis *loop_redis(const struct loop *l);      /* command connection */
+struct sentinel *loop_sentinel(const struct loop *l);  /* NULL without sentinel:// */
 struct bus *loop_bus(const struct loop *l);           /* subscriber */
 struct stream_list *loop_streams(const struct loop *l);
 struct waiter_list *loop_waiters(const struct loop *l);
