@@ -24,6 +24,8 @@ struct config {
     int metrics;                 /* --metrics, HYSTERIA_REALM_METRICS, true */
     char *redis_url;             /* --redis, HYSTERIA_REALM_REDIS: see redis_url.h */
     struct redis_target redis;   /* parsed from redis_url */
+    long redis_wait;             /* --redis-wait, 0 = off: replicas a reported change must reach */
+    long redis_wait_timeout;     /* --redis-wait-timeout, 200 ms (1..900) */
 
     /* The worker's own settings. */
     char *listen;                /* --listen, HYSTERIA_REALM_LISTEN: NULL = FastCGI socket on fd 0;

@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "aredis.h"
+#include "durable.h"
 #include "body.h"
 #include "bus.h"
 #include "conn.h"
@@ -113,7 +114,13 @@ static void call_send(const struct req *q, const char *why, enum script_id id,
         respond_error(q->c, 503, "internal", "out of memory, try again");
         return;
     }
-    if (aredis_script(loop_redis(q->l), id, nkeys, keys, nargs, args, fn, k) != 0) {
+    /* What a client is told is done waits for the replicas (--redis-wait). */
+    struct durable *d = loop_durable(q->l);
+    int durable = d != NULL && (id == SCRIPT_REGISTER || id == SCRIPT_DEREGISTER ||
+                                id == SCRIPT_CONNECT_ANSWER);
+    int rc = durable ? durable_script(d, id, nkeys, keys, nargs, args, fn, k)
+                     : aredis_script(loop_redis(q->l), id, nkeys, keys, nargs, args, fn, k);
+    if (rc != 0) {
         free(k);
         log_msg(LOG_WARN, "store_unavailable", "error=\"not connected\"");
         respond_unavailable(q->c);

@@ -34,6 +34,7 @@
 
 #include "aredis.h"
 #include "sentinel.h"
+#include "durable.h"
 #include "bus.h"
 #include "conn.h"
 #include "listener.h"
@@ -63,6 +64,7 @@ struct loop {
     uint64_t stop_deadline;
     struct sentinel *sentinel;         /* sentinel:// only */
     struct aredis *cmd;
+    struct durable *durable;           /* --redis-wait only */
     struct bus *bus;
     struct listener *listener;
     struct conn_list *conns;
@@ -139,6 +141,7 @@ const struct config *loop_config(const struct loop *l) { return l->cfg; }
 const struct name_matcher *loop_names(const struct loop *l) { return l->names; }
 struct aredis *loop_redis(const struct loop *l) { return l->cmd; }
 struct sentinel *loop_sentinel(const struct loop *l) { return l->sentinel; }
+struct durable *loop_durable(const struct loop *l) { return l->durable; }
 struct bus *loop_bus(const struct loop *l) { return l->bus; }
 struct stream_list *loop_streams(const struct loop *l) { return l->streams; }
 struct waiter_list *loop_waiters(const struct loop *l) { return l->waiters; }
@@ -224,6 +227,8 @@ static void run_timers(struct loop *l, uint64_t now)
         if (l->sentinel != NULL)
             sentinel_tick(l->sentinel, now);
         aredis_tick(l->cmd, now);
+        if (l->durable != NULL)
+            durable_tick(l->durable, now);
         bus_tick(l->bus, now);
         conn_tick(l, now);
         listener_tick(l->listener, now);
@@ -257,6 +262,7 @@ static int turn(struct loop *l)
     free_deferred(l);
     /* Everything this turn asked of Redis goes out in one write. */
     aredis_flush(l->cmd);
+    durable_flush(l->durable);
     now_cached = 0;
     return 0;
 }
@@ -298,6 +304,10 @@ static int loop_init(struct loop *l, int listen_fd, int listen_shared)
         return -1;
     l->cmd = aredis_new(l, &l->cfg->redis, AREDIS_COMMANDS, &h);
     if (l->streams == NULL || l->waiters == NULL || l->conns == NULL || l->cmd == NULL)
+        return -1;
+    if (l->cfg->redis_wait > 0 &&
+        (l->durable = durable_new(l, &l->cfg->redis, l->cfg->redis_wait,
+                                  l->cfg->redis_wait_timeout)) == NULL)
         return -1;
     l->bus = bus_new(l, &l->cfg->redis, l->cmd);
     if (l->bus == NULL)
@@ -341,6 +351,7 @@ void loop_free(struct loop *l)
     listener_free(l->listener);
     bus_free(l->bus);
     aredis_free(l->cmd);
+    durable_free(l->durable);
     sentinel_free(l->sentinel);
     free_deferred(l);
     stream_list_free(l->streams);

@@ -45,6 +45,7 @@ const struct config *loop_config(const struct loop *l);
 const struct name_matcher *loop_names(const struct loop *l);
 struct aredis *loop_redis(const struct loop *l);      /* command connection */
 struct sentinel *loop_sentinel(const struct loop *l);  /* NULL without sentinel:// */
+struct durable *loop_durable(const struct loop *l);    /* NULL without --redis-wait */
 struct bus *loop_bus(const struct loop *l);           /* subscriber */
 struct stream_list *loop_streams(const struct loop *l);
 struct waiter_list *loop_waiters(const struct loop *l);

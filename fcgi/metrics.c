@@ -83,6 +83,7 @@ static struct {
     unsigned long long rtt_us_sum, rtt_n;     /* Redis round trips since the last flush */
     double rtt_last;                          /* seconds, the last flushed average */
     long long reconnects;                     /* since start */
+    long long wait_short;                     /* since start */
 } m;
 
 void metrics_init(int enabled, long max_realms, long max_per_ip)
@@ -208,6 +209,11 @@ void metrics_redis_reconnect(void)
     m.reconnects++;
 }
 
+void metrics_redis_wait_short(void)
+{
+    m.wait_short++;
+}
+
 /* ---- flush ---- */
 
 /* The words of one metrics_flush call, in an arena freed after sending. */
@@ -283,11 +289,23 @@ static void on_flushed(void *priv, const struct aresult *res)
         log_msg(LOG_WARN, "metrics_flush_failed", NULL);
 }
 
+/* This worker's own series, kept per worker in Redis ("<worker>|<name>")
+ * and summed or listed by worker at scrape time: name, type, help. */
+enum { WORKER_GAUGES = 5 };
+static const char *const worker_gauge[WORKER_GAUGES][3] = {
+    { "event_streams", "gauge", "Event streams this worker holds." },
+    { "waiting_connects", "gauge", "Connects waiting on this worker." },
+    { "redis_rtt_seconds", "gauge", "Mean Redis round trip of this worker over the last second." },
+    { "redis_reconnects_total", "counter", "Redis connections this worker made again since it started." },
+    { "redis_wait_short_total", "counter",
+      "Durable changes (--redis-wait) whose WAIT saw fewer replicas than asked, since the worker started." },
+};
+
 /* Send the counts and this worker's gauges; reset them once sent. 0 or -1. */
 static int flush(struct loop *l, aredis_fn *cb, void *priv)
 {
     enum { CAP = 2 * (M_COUNTERS + 64 + MR_ROUTES * (HTTP_BUCKETS + 2) + CONN_BUCKETS + 2) + 16 };
-    char ttl[24], ints[24], gauges[4][40], values[4][32];
+    char ttl[24], ints[24], values[WORKER_GAUGES][32];
     struct flush_args f = { .cap = CAP, .size = CAP * (FIELD_MAX / 2 + 32) };
     f.argv = malloc(f.cap * sizeof(*f.argv));
     f.arena = malloc(f.size);
@@ -306,15 +324,13 @@ static int flush(struct loop *l, aredis_fn *cb, void *priv)
     snprintf(ints, sizeof(ints), "%zu", (f.argc - first) / 2);
     if (m.rtt_n > 0)
         m.rtt_last = (double)m.rtt_us_sum / (double)m.rtt_n / 1e6;
-    const char *names[4] = { "event_streams", "waiting_connects", "redis_rtt_seconds",
-                             "redis_reconnects_total" };
     snprintf(values[0], 32, "%zu", stream_count(loop_streams(l)));
     snprintf(values[1], 32, "%zu", waiter_count(loop_waiters(l)));
     snprintf(values[2], 32, "%.6f", m.rtt_last);
     snprintf(values[3], 32, "%lld", m.reconnects);
-    for (int k = 0; k < 4 && f.argc + 2 <= f.cap; k++) {
-        snprintf(gauges[k], sizeof(gauges[k]), "%s", names[k]);
-        f.argv[f.argc++] = gauges[k];
+    snprintf(values[4], 32, "%lld", m.wait_short);
+    for (int k = 0; k < WORKER_GAUGES && f.argc + 2 <= f.cap; k++) {
+        f.argv[f.argc++] = worker_gauge[k][0];
         f.argv[f.argc++] = values[k];
     }
     const char *keys[3] = { KEY_METRICS, KEY_MWORKERS, KEY_WORKERS };
@@ -459,13 +475,8 @@ static void http_families(struct out *o, const struct field *fs, size_t n)
 /* Per-worker fields "<worker>|<gauge>": one family per gauge, and sums. */
 static void worker_families(struct out *o, const struct field *ws, size_t n, long long sums[2])
 {
-    static const char *const gauge[4][3] = {
-        { "event_streams", "gauge", "Event streams this worker holds." },
-        { "waiting_connects", "gauge", "Connects waiting on this worker." },
-        { "redis_rtt_seconds", "gauge", "Mean Redis round trip of this worker over the last second." },
-        { "redis_reconnects_total", "counter", "Redis connections this worker made again since it started." },
-    };
-    for (int g = 0; g < 4; g++) {
+    const char *const (*gauge)[3] = worker_gauge;
+    for (int g = 0; g < WORKER_GAUGES; g++) {
         char fam[64];
         snprintf(fam, sizeof(fam), "worker_%s", gauge[g][0]);
         family(o, fam, gauge[g][1], gauge[g][2]);

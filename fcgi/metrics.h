@@ -61,6 +61,8 @@ uint64_t metrics_now_us(void);
 /* A Redis call's round trip (for the per-worker gauge). */
 void metrics_redis_rtt(uint64_t us);
 void metrics_redis_reconnect(void);
+/* A WAIT (--redis-wait) saw fewer replicas than asked. */
+void metrics_redis_wait_short(void);
 
 /* Once a second: add this worker's counts to Redis. */
 void metrics_tick(struct loop *l);
