@@ -73,6 +73,20 @@ static const char *mode_name(const struct aredis *a)
     return names[a->mode];
 }
 
+/* Say once per outage that the server cannot be reached, and where. */
+static void log_unreachable(struct aredis *a, const char *error)
+{
+    const struct redis_target *t = a->target;
+    if (a->logged_down)
+        return;
+    a->logged_down = 1;
+    if (a->sentinel == NULL && t->path != NULL)
+        log_msg(LOG_WARN, "redis_unreachable", "mode=%s at=%s error=\"%s\"", mode_name(a), t->path, error);
+    else
+        log_msg(LOG_WARN, "redis_unreachable", "mode=%s at=%s:%d error=\"%s\"", mode_name(a),
+                a->sentinel != NULL ? a->host : t->host, a->sentinel != NULL ? a->port : t->port, error);
+}
+
 /* ---- the adapter: five hooks onto loop_io ---- */
 
 static void ev_update(struct aredis *a, uint32_t add, uint32_t del)
@@ -405,9 +419,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         return;
     if (status != REDIS_OK) {
         /* hiredis frees the context after this callback. */
-        if (!a->logged_down)
-            log_msg(LOG_WARN, "redis_unreachable", "error=\"%s\"", ac->errstr);
-        a->logged_down = 1;
+        log_unreachable(a, ac->errstr);
         a->ac = NULL;
         a->state = CONN_IDLE;
         conn_schedule_retry(a);
@@ -484,10 +496,7 @@ static void conn_start(struct aredis *a)
         a->ac = t->path != NULL ? redisAsyncConnectUnix(t->path)
                                 : redisAsyncConnect(t->host, t->port);
     if (a->ac == NULL || a->ac->err) {
-        if (!a->logged_down)
-            log_msg(LOG_WARN, "redis_unreachable", "error=\"%s\"",
-                    a->ac ? a->ac->errstr : "out of memory");
-        a->logged_down = 1;
+        log_unreachable(a, a->ac ? a->ac->errstr : "out of memory");
         if (a->ac != NULL)
             redisAsyncFree(a->ac);
         a->ac = NULL;

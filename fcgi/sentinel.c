@@ -204,7 +204,7 @@ int sentinel_attach(struct sentinel *s, struct aredis *a)
     return 0;
 }
 
-void sentinel_detach(struct sentinel *s, struct aredis *a)
+void sentinel_detach(struct sentinel *s, const struct aredis *a)
 {
     for (size_t k = 0; k < s->nattached; k++)
         if (s->attached[k] == a) {

@@ -30,7 +30,7 @@ void sentinel_free(struct sentinel *s);
 
 /* A Redis connection that follows the primary. 0, or -1 when full. */
 int sentinel_attach(struct sentinel *s, struct aredis *a);
-void sentinel_detach(struct sentinel *s, struct aredis *a);
+void sentinel_detach(struct sentinel *s, const struct aredis *a);
 
 /* An attached connection is about to connect: find the primary. The
  * answer comes to every attached connection through aredis_locate(). */

@@ -358,7 +358,8 @@ class Stack:
     _counter = 0
 
     def __init__(self, workers=2, worker_args=(), token=None, name=None,
-                 nginx_extra="", worker_env=None, proxy=None, hosts=None, tls=None):
+                 nginx_extra="", worker_env=None, proxy=None, hosts=None, tls=None,
+                 redis_url=None):
         Stack._counter += 1
         self.name = name or "stack%d" % Stack._counter
         self.nworkers = workers
@@ -373,6 +374,7 @@ class Stack:
         if self.hosts not in (1, 2):
             raise RuntimeError("hosts %r: expected 1 or 2" % (self.hosts,))
         self.tls = tuple(tls) if tls else None   # (certfile, keyfile) or None
+        self.redis_url = redis_url # the workers' --redis (default: the stack's own Redis)
         self.tls_port = None       # the HTTPS port, with tls
         self.net = None            # Hosts, in two-host mode
         self.rundir = None
@@ -590,7 +592,7 @@ class Stack:
         allow = ["--fcgi-allow", self.net.addr["root"]] if self.hosts == 2 else []
         return [worker_binary(),
                 "--listen", self.worker_listen(i),
-                "--redis", "redis://%s:%d/0" % (self.redis_host, self.redis_port),
+                "--redis", self.redis_url or "redis://%s:%d/0" % (self.redis_host, self.redis_port),
                 "--token", self.token,
                 "--scripts-dir", os.path.join(REPO, "sql")] + allow + self.worker_args
 
