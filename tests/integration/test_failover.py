@@ -9,13 +9,16 @@ fault, and measures what clients saw: the seconds in which requests got
 connects whose punch never reached the holder. The figures are printed
 ("FIGURE ...") and written into README's high-availability section.
 
-Run in the nginx mode on one host only: the fault is in Redis, and the
-other modes run the same worker code against the same Sentinels.
+Run on one host, behind nginx (the ASan worker) and lighttpd (the worker
+under valgrind); the two-host mode adds nothing here, the fault being in
+Redis.
 """
 
 import os
 import shutil
+import random
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -23,7 +26,7 @@ import time
 import faults_util as fu
 from client import (Api, EventStream, StreamClosed, StreamTimeout, check, eq, expect_json,
                     nonce, obfs, realm_name)
-from common import redis_command, wait_until
+from common import _resp_read, redis_command, wait_until
 from redis_ha import RedisHA
 from stack import DEFAULT_ARGS, REPO, Skip, Stack, default_hosts, default_proxy, uses
 
@@ -39,8 +42,8 @@ def figure(text):
 
 def ha_setup(name, extra_args=()):
     """A RedisHA and a two-worker nginx stack on its Sentinels."""
-    if default_proxy() != "nginx" or default_hosts() != 1:
-        raise Skip("failover tests run in the nginx one-host mode")
+    if default_hosts() != 1:
+        raise Skip("failover tests run on one host (nginx with ASan, lighttpd with valgrind)")
     st = Stack(workers=2, name=name)
     ha = None
     try:
@@ -369,7 +372,6 @@ def _deploy_ha_port():
     takes one of them meanwhile) with deploy/local's Redis ports (N+1000,
     N+1001), Sentinel ports (N+1010..N+1012) and metrics port (N+2000)
     free too."""
-    import random
     for _ in range(50):
         p = random.randrange(20000, 28000)
         if all(fu.port_free(p + d) for d in (0, 1000, 1001, 1010, 1011, 1012, 2000)):
@@ -420,3 +422,48 @@ def test_deploy_local_redis_ha():
         eq(down.returncode, 0, "deploy/local down (%s)" % fu.tail(down))
     for d in (1000, 1001, 1010, 1011, 1012):
         check(fu.port_free(port + d), "port %d still taken after down" % (port + d))
+
+
+@uses(stack=False, timeout=180)
+def test_sentinel_url_password_and_db():
+    """sentinel://:password@.../master?db=N: the password reaches the
+    primary (AUTH) and the state lands in database N; a wrong password is
+    503 store_unavailable, never a 400, and the log does not hold it."""
+    if default_hosts() != 1:
+        raise Skip("failover tests run on one host")
+    ha = RedisHA(tempfile.mkdtemp(prefix="rr-ha-"), down_after_ms=DOWN_AFTER_MS,
+                 password="ha-pass-7").start()
+    good = Stack(workers=1, name="ha-auth", redis_url=ha.url(password="ha-pass-7", db=3))
+    bad = Stack(workers=1, name="ha-badauth", redis_url=ha.url(password="wrong-pass-9"))
+    try:
+        good.start()
+        name = realm_name()
+        sid = good.api().register_ok(name)
+        expect_json(good.api().heartbeat(name, sid), 200, "heartbeat through the Sentinels")
+        check(int(_redis_db(ha, 3, "EXISTS", "hr:realm:" + name)) == 1, "the realm in database 3")
+        check(int(_redis_db(ha, 0, "EXISTS", "hr:realm:" + name)) == 0, "nothing in database 0")
+        bad.start()
+        r = bad.api().register(realm_name())
+        eq((r.status, r.json().get("error")), (503, "store_unavailable"), "register, wrong password")
+        log = open(bad.worker_log(0)).read()
+        check("wrong-pass-9" not in log and "ha-pass-7" not in log, "a password in the worker log")
+        check("redis_handshake_failed" in log, "the failed AUTH is logged")
+    finally:
+        try:
+            good.stop()
+            bad.stop()
+        finally:
+            ha.stop()
+            shutil.rmtree(ha.rundir, ignore_errors=True)
+
+
+def _redis_db(ha, db, *args):
+    """One command in database db of the primary (a connection of its own)."""
+    port = ha.primary_port()
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+        f = c.makefile("rb")
+        for cmd in (("AUTH", ha.password), ("SELECT", str(db)), args):
+            c.sendall(b"*%d\r\n" % len(cmd) + b"".join(
+                b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in cmd))
+            reply = _resp_read(f)
+        return reply
