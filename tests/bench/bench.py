@@ -695,31 +695,38 @@ def metrics_section(R, cfg):
 
 # -- phase: churn (new) ------------------------------------------------------------
 
+def measured_churn(st, tag, cfg):
+    """wrk churn.lua (register + deregister pairs) on st, with the CPU
+    meter; repeated once if other processes disturbed it."""
+    m = CpuMeter(st)
+    d = None
+    for attempt in range(2):
+        # as measured_wrk's retry, with a name prefix of its own
+        m.start()
+        e = wrk("http://127.0.0.1:%d/" % st.port, "churn.lua", [st.token, churn_prefix(tag)],
+                threads=8, conns=8, seconds=cfg.seconds)
+        e["cpu"] = m.stop()
+        e["cpu_us"] = {k: e["cpu"][k] * 1e6 / max(1, e["requests"])
+                       for k in ("nginx", "workers", "redis", "client", "other")}
+        e["disturbed"] = disturbance(e["cpu"])
+        e["busy"] = busy(e["cpu"])
+        if d is None or e["disturbed"] < d["disturbed"]:
+            d = dict(e, retried=attempt > 0)
+        if e["disturbed"] <= DISTURBED:
+            break
+        log("  (other processes took %.0f%% of the CPU during that measurement: once more)"
+            % (e["disturbed"] * 100))
+        time.sleep(3)
+    d["pairs_s"] = d["pairs"] / (d["duration_us"] / 1e6)
+    return d
+
+
 def phase_churn(R, cfg):
     out = R.setdefault("churn", [])
     for nw in (1, 2):
         st = stack_for("new", workers=nw, args=["--max-realms-per-ip", "0", "--max-realms", "0"]).start()
         try:
-            m = CpuMeter(st)
-            d = None
-            for attempt in range(2):
-                # as measured_wrk's retry, with a name prefix of its own
-                m.start()
-                e = wrk("http://127.0.0.1:%d/" % st.port, "churn.lua", [st.token, churn_prefix("c%d" % nw)],
-                        threads=8, conns=8, seconds=cfg.seconds)
-                e["cpu"] = m.stop()
-                e["cpu_us"] = {k: e["cpu"][k] * 1e6 / max(1, e["requests"])
-                               for k in ("nginx", "workers", "redis", "client", "other")}
-                e["disturbed"] = disturbance(e["cpu"])
-                e["busy"] = busy(e["cpu"])
-                if d is None or e["disturbed"] < d["disturbed"]:
-                    d = dict(e, retried=attempt > 0)
-                if e["disturbed"] <= DISTURBED:
-                    break
-                log("  (other processes took %.0f%% of the CPU during that measurement: once more)"
-                    % (e["disturbed"] * 100))
-                time.sleep(3)
-            d["pairs_s"] = d["pairs"] / (d["duration_us"] / 1e6)
+            d = measured_churn(st, "c%d" % nw, cfg)
             d["workers"] = nw
             d["left_registered"] = st.redis("ZCARD", "hr:realms")
             out.append(d)
@@ -727,6 +734,77 @@ def phase_churn(R, cfg):
                 % (nw, d["pairs_s"], d["p50_us"] / 1e3, d["bad"], d.get("bad_codes", "").strip()))
         finally:
             st.stop()
+
+
+# -- phase: durable (what --redis-wait costs) ---------------------------------------
+
+def start_replica(st):
+    """A redis-server replicating st's Redis, in sync; the Popen."""
+    port = bs.free_port()
+    rdir = os.path.join(st.rundir, "replica")
+    os.makedirs(rdir, exist_ok=True)
+    p = subprocess.Popen([bs.find_program("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                          "--dir", rdir, "--save", "", "--appendonly", "no",
+                          "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", str(st.redis_port)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bs.wait_until(lambda: "master_link_status:up" in bs.redis_command(port, "INFO", "replication"),
+                  15, "the replica in sync")
+    return p
+
+
+def phase_durable(R, cfg):
+    """Register + deregister churn with one replica attached, the workers
+    without and with --redis-wait 1 (each change answered once the replica
+    has it), interleaved rounds: what the durability option costs."""
+    out = R.setdefault("durable", [])
+    base = ["--max-realms-per-ip", "0", "--max-realms", "0"]
+    for k in range(cfg.metrics_rounds):
+        for wait in (0, 1):
+            st = stack_for("new", args=base + ["--redis-wait", str(wait)]).start()
+            rep = None
+            try:
+                rep = start_replica(st)
+                d = measured_churn(st, "w%d%d" % (wait, k), cfg)
+                d.update(round=k + 1, wait=wait)
+                out.append(d)
+                log("durable: --redis-wait %d, round %d: %.0f pairs/s, p50 %.2f ms, p99 %.2f ms"
+                    % (wait, k + 1, d["pairs_s"], d["p50_us"] / 1e3, d["p99_us"] / 1e3))
+            finally:
+                if rep is not None:
+                    bs.Stack._term(rep)
+                st.stop()
+
+
+def durable_section(R, cfg):
+    runs = R.get("durable")
+    L = []
+    A = L.append
+    if not runs:
+        return L
+    A("## 8. What --redis-wait costs")
+    A("")
+    A("The churn load of section 3 (wrk -t8 -c8, `lua/churn.lua`, one worker) against a Redis with one")
+    A("replica on loopback, the worker with `--redis-wait 0` (off) and `--redis-wait 1` (a register or")
+    A("deregister is answered once the replica acknowledged it: one `WAIT 1 200` per loop turn on a")
+    A("connection of its own), one after the other in each round. CPU: us per request.")
+    A("")
+    A("| round | --redis-wait | pairs/s | p50 ms | p99 ms | failed | nginx | worker | redis | client | other |")
+    A("|---|---|---|---|---|---|---|---|---|---|---|")
+    for d in runs:
+        A("| %d | %d | %.0f%s | %s | %s | %d | %s |"
+          % (d["round"], d["wait"], d["pairs_s"], mark(d), fmt_ms(d["p50_us"]), fmt_ms(d["p99_us"]),
+             d["bad"] + wrk_errors(d), cpu_cols(d["cpu_us"])))
+    off = sorted(d["pairs_s"] for d in runs if d["wait"] == 0)
+    on = sorted(d["pairs_s"] for d in runs if d["wait"] == 1)
+    p50_off = sorted(d["p50_us"] for d in runs if d["wait"] == 0)
+    p50_on = sorted(d["p50_us"] for d in runs if d["wait"] == 1)
+    if on and off:
+        A("")
+        A("Median %.0f pairs/s without, %.0f with: with / without = **%.2f**; p50 %s ms without, %s ms with."
+          % (off[len(off) // 2], on[len(on) // 2], on[len(on) // 2] / off[len(off) // 2],
+             fmt_ms(p50_off[len(p50_off) // 2]), fmt_ms(p50_on[len(p50_on) // 2])))
+    A("")
+    return L
 
 
 # -- phase: rendezvous (new) -------------------------------------------------------
@@ -1923,7 +2001,7 @@ def report(R, facts, cfg):
     A("of the two kept; one still above that is marked †: read it with care.")
     A("")
     for part in (summary, ab_section, throughput_section, churn_section, rdv_section, streams_section,
-                 profile_section, metrics_section, analysis):
+                 profile_section, metrics_section, durable_section, analysis):
         # one section that cannot be written (a phase cut short) does not
         # cost the others
         try:
@@ -1958,7 +2036,7 @@ def background_load(seconds=2.0):
     return max(0.0, (b1 - b0) / hz / seconds)
 
 
-PHASES = "ab,throughput,churn,rendezvous,streams,profile,metrics"
+PHASES = "ab,throughput,churn,rendezvous,streams,profile,metrics,durable"
 
 
 def config(quick):
@@ -2043,7 +2121,7 @@ def main():
     phases = [p for p in a.phases.split(",") if p]
     funcs = {"ab": phase_ab, "throughput": phase_throughput, "churn": phase_churn,
              "rendezvous": phase_rendezvous, "streams": phase_streams, "profile": phase_profile,
-             "metrics": phase_metrics}
+             "metrics": phase_metrics, "durable": phase_durable}
     bad = [p for p in phases if p not in funcs]
     if bad:
         print("unknown phase(s): %s (known: %s)" % (", ".join(bad), PHASES), file=sys.stderr)
