@@ -532,7 +532,8 @@ static int operator_path(struct loop *l, struct conn *c, const struct fcgi_reque
         respond(c, 200, NULL, "{\"status\":\"ok\"}\n");
     } else if (strcmp(path, "/readyz") == 0) {
         note->route = MR_READYZ;
-        if (aredis_ready(loop_redis(l)) && bus_ready(loop_bus(l)))
+        if (aredis_ready(loop_redis(l)) && bus_ready(loop_bus(l)) &&
+            (loop_durable(l) == NULL || durable_ready(loop_durable(l))))
             respond(c, 200, NULL, "{\"status\":\"ready\"}\n");
         else
             respond_error(c, 503, "not_ready", "Redis is not reachable from this worker");

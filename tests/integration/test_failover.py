@@ -28,6 +28,7 @@ from client import (Api, EventStream, StreamClosed, StreamTimeout, check, eq, ex
                     nonce, obfs, realm_name)
 from common import _resp_read, redis_command, wait_until
 from redis_ha import RedisHA
+from test_acl import acl_rules
 from stack import DEFAULT_ARGS, REPO, Skip, Stack, default_hosts, default_proxy, uses
 
 DOWN_AFTER_MS = 1000
@@ -426,14 +427,19 @@ def test_deploy_local_redis_ha():
 
 @uses(stack=False, timeout=180)
 def test_sentinel_url_password_and_db():
-    """sentinel://:password@.../master?db=N: the password reaches the
-    primary (AUTH) and the state lands in database N; a wrong password is
-    503 store_unavailable, never a 400, and the log does not hold it."""
+    """sentinel://user:password@.../master?db=N with the workers' minimal
+    ACL user (deploy/redis/hysteria-realm.acl: ROLE, WAIT) and
+    --redis-wait 1: the user reaches the primary (AUTH) and the state lands
+    in database N; a wrong password is 503 store_unavailable, never a 400,
+    and the log does not hold it."""
     if default_hosts() != 1:
         raise Skip("failover tests run on one host")
     ha = RedisHA(tempfile.mkdtemp(prefix="rr-ha-"), down_after_ms=DOWN_AFTER_MS,
                  password="ha-pass-7").start()
-    good = Stack(workers=1, name="ha-auth", redis_url=ha.url(password="ha-pass-7", db=3))
+    eq(ha.redis(ha.primary_port(), "ACL", "SETUSER", "hr-worker", "reset", *acl_rules("acl-ha-1")),
+       "OK", "ACL SETUSER on the primary")
+    good = Stack(workers=1, name="ha-auth", worker_args=list(DEFAULT_ARGS) + list(DURABLE),
+                 redis_url=ha.url(user="hr-worker", password="acl-ha-1", db=3))
     bad = Stack(workers=1, name="ha-badauth", redis_url=ha.url(password="wrong-pass-9"))
     try:
         good.start()
@@ -447,6 +453,8 @@ def test_sentinel_url_password_and_db():
         eq((r.status, r.json().get("error")), (503, "store_unavailable"), "register, wrong password")
         log = open(bad.worker_log(0)).read()
         check("wrong-pass-9" not in log and "ha-pass-7" not in log, "a password in the worker log")
+        check("redis_wait_short" not in open(good.worker_log(0)).read(),
+              "WAIT reached the replica as the ACL user")
         check("redis_handshake_failed" in log, "the failed AUTH is logged")
     finally:
         try:
