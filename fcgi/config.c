@@ -69,6 +69,8 @@ static const struct cfg_row cfg_table[] = {
       "replicas a register, deregister or connect answer must reach (WAIT) before its reply; 0 = off" },
     { "redis-wait-timeout", "HYSTERIA_REALM_REDIS_WAIT_TIMEOUT", CFG_NUMBER, "200", 1, 900,
       CFG_FIELD(redis_wait_timeout), "milliseconds a WAIT may take; past it the change is answered anyway and counted" },
+    { "redis-wait-strict", "HYSTERIA_REALM_REDIS_WAIT_STRICT", CFG_BOOL, "false", 0, 1,
+      CFG_FIELD(redis_wait_strict), "a change whose WAIT timed out short of the replicas is answered 503" },
     { "listen", "HYSTERIA_REALM_LISTEN", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(listen),
       "FastCGI socket: /path, unix:/path, host:port or :port; default: fd 0" },
     { "threads", "HYSTERIA_REALM_THREADS", CFG_NUMBER, "4", 1, 256,

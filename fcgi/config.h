@@ -26,6 +26,7 @@ struct config {
     struct redis_target redis;   /* parsed from redis_url */
     long redis_wait;             /* --redis-wait, 0 = off: replicas a reported change must reach */
     long redis_wait_timeout;     /* --redis-wait-timeout, 200 ms (1..900) */
+    int redis_wait_strict;       /* --redis-wait-strict, false: a short WAIT answers 503 */
 
     /* The worker's own settings. */
     char *listen;                /* --listen, HYSTERIA_REALM_LISTEN: NULL = FastCGI socket on fd 0;

@@ -24,6 +24,7 @@ struct dcall {
 struct durable {
     struct aredis *a;
     long replicas;
+    int strict;                  /* a short WAIT fails its changes too */
     char nrep[24], tmo[24];
     struct dcall *turn, **turn_tail;    /* sent this turn, no WAIT yet */
 };
@@ -59,11 +60,16 @@ static void on_fcall(void *priv, const struct aresult *res)
     keep(priv, res);
 }
 
-/* Hand every call of the list its reply, and free it. */
-static void deliver(struct dcall *dc)
+/* Hand every call of the list its reply, and free it. unknown: no WAIT
+ * reply came (the connection went away, most likely with the primary), so
+ * whether a change survives is not known: each call fails, as one whose
+ * own reply was lost would. */
+static void deliver(struct dcall *dc, int unknown)
 {
     while (dc != NULL) {
         struct dcall *next = dc->next;
+        if (unknown)
+            dc->res.err = 1;
         if (dc->cb != NULL)
             dc->cb(dc->priv, &dc->res);
         free(dc->items);
@@ -83,12 +89,12 @@ static void on_wait(void *priv, const struct aresult *res)
     struct batch *b = priv;
     long long acked = !res->err && res->n == 1 && res->items[0].is_int ? res->items[0].i : -1;
     if (acked < b->d->replicas) {
-        /* Timed out short of the replicas, or the connection went away:
-         * the changes are on the primary, not known to be on replicas. */
+        /* Timed out short of the replicas (answered as done: the primary,
+         * which answered, has the changes), or no answer at all (failed). */
         log_msg(LOG_WARN, "redis_wait_short", "replicas=%lld wanted=%ld", acked, b->d->replicas);
         metrics_redis_wait_short();
     }
-    deliver(b->list);
+    deliver(b->list, acked < 0 || (b->d->strict && acked < b->d->replicas));
     free(b);
 }
 
@@ -134,7 +140,7 @@ void durable_flush(struct durable *d)
             metrics_redis_wait_short();
             free(b);
             aredis_drop(d->a);       /* fails any FCALL still pending: none outlives its list */
-            deliver(list);
+            deliver(list, 1);
             return;
         }
     }
@@ -142,13 +148,14 @@ void durable_flush(struct durable *d)
 }
 
 struct durable *durable_new(struct loop *l, const struct redis_target *t,
-                            long replicas, long timeout_ms)
+                            long replicas, long timeout_ms, int strict)
 {
     struct durable *d = calloc(1, sizeof(*d));
     if (d == NULL)
         return NULL;
     struct aredis_hooks h = { NULL, NULL, NULL, d, NULL };
     d->replicas = replicas;
+    d->strict = strict;
     snprintf(d->nrep, sizeof(d->nrep), "%ld", replicas);
     snprintf(d->tmo, sizeof(d->tmo), "%ld", timeout_ms);
     d->turn_tail = &d->turn;
@@ -168,7 +175,7 @@ void durable_free(struct durable *d)
     aredis_free(d->a);
     struct dcall *list = d->turn;
     d->turn = NULL;
-    deliver(list);
+    deliver(list, 1);
     free(d);
 }
 

@@ -6,9 +6,12 @@
  * "WAIT N timeout": Redis answers it once N replicas acknowledged every
  * write before it, or at the timeout. Only then do the callers get their
  * replies, so a failover to a replica that acknowledged loses none of
- * them. A WAIT that saw fewer than N replicas is logged and counted; the
- * change is still answered as done (it is, on the primary), since a
- * Hysteria server exits on an error to its first register.
+ * them. A WAIT that timed out short of N replicas is logged and counted,
+ * and the changes are still answered as done (they are, on the primary
+ * that answered), since a Hysteria server exits on an error to its first
+ * register (--redis-wait-strict fails them instead). A WAIT with no answer at all (the connection, most likely the
+ * primary, went away) fails its changes with 503, as any call whose reply
+ * was lost.
  *
  * WAIT blocks the connection it is sent on, which is why it has its own:
  * heartbeats and streams never queue behind it. Loop thread only.
@@ -23,8 +26,10 @@ struct loop;
 struct durable;
 
 /* NULL on out of memory. */
+/* strict (--redis-wait-strict): a WAIT short of the replicas fails its
+ * changes with 503 too. */
 struct durable *durable_new(struct loop *l, const struct redis_target *t,
-                            long replicas, long timeout_ms);
+                            long replicas, long timeout_ms, int strict);
 /* Every waiting caller gets an error result first. */
 void durable_free(struct durable *d);
 

@@ -307,7 +307,7 @@ static int loop_init(struct loop *l, int listen_fd, int listen_shared)
         return -1;
     if (l->cfg->redis_wait > 0 &&
         (l->durable = durable_new(l, &l->cfg->redis, l->cfg->redis_wait,
-                                  l->cfg->redis_wait_timeout)) == NULL)
+                                  l->cfg->redis_wait_timeout, l->cfg->redis_wait_strict)) == NULL)
         return -1;
     l->bus = bus_new(l, &l->cfg->redis, l->cmd);
     if (l->bus == NULL)
