@@ -13,7 +13,7 @@
 #include <strings.h>
 
 #include "config.h"
-#include "hex.h"
+#include "number.h"
 
 #ifndef RR_SCRIPTS_DIR
 #define RR_SCRIPTS_DIR "/usr/local/share/hysteria-realm"
@@ -101,26 +101,6 @@ struct cfg_raw {
     enum cfg_source src;
 };
 
-/* Parse s as a whole decimal number (digits only) within [min, max]
- * (min >= 0) into *out. 0 or -1. */
-static int cfg_parse_number(const char *s, long min, long max, long *out)
-{
-    long v = 0;
-
-    if (s == NULL || *s == '\0')
-        return -1;
-    for (; *s != '\0'; s++) {
-        int d = *s - '0';
-        if (d < 0 || d > 9 || v > (max - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    if (v < min)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* Parse a boolean (true/false/1/0/yes/no, any case) into *out. 0 or -1. */
 static int cfg_parse_bool(const char *s, int *out)
 {
@@ -176,7 +156,7 @@ static int cfg_apply(struct config *cfg, const struct cfg_row *r,
 
     switch (r->type) {
     case CFG_NUMBER:
-        if (cfg_parse_number(v, r->min, r->max, field) == 0)
+        if (number_parse(v, v != NULL ? strlen(v) : 0, r->min, r->max, field) == 0)
             return 0;
         snprintf(err, errlen, "%s: bad value \"%s\" (expected a whole number from %ld to %ld)",
                  cfg_who(r, raw->src, who, sizeof who), v != NULL ? v : "", r->min, r->max);

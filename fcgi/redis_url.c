@@ -8,28 +8,10 @@
 #include <string.h>
 
 #include "hex.h"
+#include "number.h"
 #include "redis_url.h"
 
 #define URL_DB_MAX 2147483647L
-
-/* Parse the n bytes at s as a whole decimal number within [min, max]. 0 or -1. */
-static int url_number(const char *s, size_t n, long min, long max, long *out)
-{
-    long v = 0;
-
-    if (n == 0)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int d = s[i] - '0';
-        if (d < 0 || d > 9 || v > (max - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    if (v < min)
-        return -1;
-    *out = v;
-    return 0;
-}
 
 /* Percent-decode the n bytes at s into a malloc'd string (no NUL allowed).
  * NULL if an escape is invalid or out of memory. */
@@ -60,11 +42,13 @@ static char *url_unescape(const char *s, size_t n)
 
 /* The optional "[user]:password@" part (s is after the scheme): a Redis 6+
  * ACL user, or the default user with only a password. Sets t->user and
- * t->password and returns where the host starts, or NULL with err. */
+ * t->password and returns where the host starts, or NULL with err. The
+ * '@' is the last one before any query ('@' and '?' in a password are
+ * written %40 and %3F). */
 static const char *url_parse_auth(const char *s, struct redis_target *t,
                                   char *err, size_t errlen)
 {
-    const char *at = strrchr(s, '@'), *colon;
+    const char *at = memrchr(s, '@', strcspn(s, "?")), *colon;
 
     if (at == NULL)
         return s;
@@ -127,7 +111,7 @@ static int url_parse_hostport(const char *s, const char *end, long def_port,
         return -1;
     }
     if (after < end && (*after != ':' ||
-                        url_number(after + 1, (size_t)(end - after - 1), 1, 65535, &port) != 0)) {
+                        number_parse(after + 1, (size_t)(end - after - 1), 1, 65535, &port) != 0)) {
         snprintf(err, errlen, "bad port (1..65535)");
         return -1;
     }
@@ -148,7 +132,7 @@ static int url_parse_db(const char *s, const char *end, struct redis_target *t,
 {
     long db = 0;
 
-    if (s < end && url_number(s, (size_t)(end - s), 0, URL_DB_MAX, &db) != 0) {
+    if (s < end && number_parse(s, (size_t)(end - s), 0, URL_DB_MAX, &db) != 0) {
         snprintf(err, errlen, "bad database number");
         return -1;
     }
@@ -221,14 +205,17 @@ static int url_parse_sentinels(const char *s, const char *end, struct redis_targ
     return 0;
 }
 
-/* One "name=value" of a sentinel:// query (from s to end). 0 or -1. */
+/* One "name=value" of a sentinel:// query (from s to end); *db_seen says
+ * whether db= came before. 0 or -1. */
 static int url_parse_param(const char *s, const char *end, struct redis_target *t,
-                           char *err, size_t errlen)
+                           int *db_seen, char *err, size_t errlen)
 {
     static const char db[] = "db=", spw[] = "sentinel_password=";
 
-    if ((size_t)(end - s) > strlen(db) && strncmp(s, db, strlen(db)) == 0)
+    if ((size_t)(end - s) > strlen(db) && strncmp(s, db, strlen(db)) == 0 && !*db_seen) {
+        *db_seen = 1;
         return url_parse_db(s + strlen(db), end, t, err, errlen);
+    }
     if ((size_t)(end - s) > strlen(spw) && strncmp(s, spw, strlen(spw)) == 0 &&
         t->sentinel_password == NULL) {
         t->sentinel_password = url_unescape(s + strlen(spw), (size_t)(end - s) - strlen(spw));
@@ -245,6 +232,7 @@ static int url_parse_param(const char *s, const char *end, struct redis_target *
 static int url_parse_sentinel(const char *s, struct redis_target *t, char *err, size_t errlen)
 {
     const char *hp = url_parse_auth(s, t, err, errlen), *slash, *name, *q;
+    int db_seen = 0;
 
     if (hp == NULL)
         return -1;
@@ -268,7 +256,7 @@ static int url_parse_sentinel(const char *s, struct redis_target *t, char *err, 
     }
     while (*q == '?' || *q == '&') {
         const char *p = q + 1, *pend = p + strcspn(p, "&");
-        if (url_parse_param(p, pend, t, err, errlen) != 0)
+        if (url_parse_param(p, pend, t, &db_seen, err, errlen) != 0)
             return -1;
         q = pend;
     }

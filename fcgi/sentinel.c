@@ -12,6 +12,7 @@
 
 #include "aredis.h"
 #include "log.h"
+#include "number.h"
 #include "sentinel.h"
 
 #define SWITCH_CHANNEL "+switch-master"
@@ -57,15 +58,8 @@ static void set_primary(struct sentinel *s, const char *host, size_t hlen, int p
 /* A port from n bytes of text, or -1. */
 static int parse_port(const char *p, size_t n)
 {
-    int port = 0;
-    if (n == 0 || n > 5)
-        return -1;
-    for (size_t k = 0; k < n; k++) {
-        if (p[k] < '0' || p[k] > '9')
-            return -1;
-        port = port * 10 + (p[k] - '0');
-    }
-    return port;
+    long port;
+    return number_parse(p, n, 1, 65535, &port) == 0 ? (int)port : -1;
 }
 
 /* ---- query: SENTINEL get-master-addr-by-name ---- */

@@ -665,6 +665,30 @@ def phase_metrics(R, cfg):
                 st.stop()
 
 
+def rounds_table(L, runs, label, setting, rate_key, rate_label):
+    """The rows of interleaved rounds of two settings (setting(d) names
+    each) and the medians: with / without. Returns nothing; appends to L."""
+    A = L.append
+    A("| round | %s | %s | p50 ms | p99 ms | errors | nginx | worker | redis | client | other |"
+      % (label, rate_label))
+    A("|---|---|---|---|---|---|---|---|---|---|---|")
+    for d in runs:
+        A("| %d | %s | %.0f%s | %s | %s | %d | %s |"
+          % (d["round"], setting(d), d[rate_key], mark(d), fmt_ms(d["p50_us"]),
+             fmt_ms(d["p99_us"]), d.get("bad", 0) + wrk_errors(d), cpu_cols(d["cpu_us"])))
+    sides = {}
+    for d in runs:
+        sides.setdefault(setting(d), []).append(d)
+    if len(sides) != 2:
+        return
+    (ka, da), (kb, db) = sides.items()
+    ma, mb = median([d[rate_key] for d in da]), median([d[rate_key] for d in db])
+    pa, pb = median([d["p50_us"] for d in da]), median([d["p50_us"] for d in db])
+    A("")
+    A("Median %.0f %s with %s, %.0f with %s: **%.2f**; p50 %s ms and %s ms."
+      % (ma, rate_label, ka, mb, kb, mb / ma if ma else 0.0, fmt_ms(pa), fmt_ms(pb)))
+
+
 def metrics_section(R, cfg):
     runs = R.get("metrics")
     L = []
@@ -675,20 +699,10 @@ def metrics_section(R, cfg):
     A("")
     A("Heartbeats (wrk -t2 -c32, `lua/heartbeat.lua`, 256 realms) on a stack of the new build with")
     A("`--metrics true` (the default: counts in memory, one FCALL per second per worker) and with")
-    A("`--metrics false`, one after the other in each round. CPU: us per request.")
+    A("`--metrics false`, one after the other in each round. CPU: us per request. The ratio is")
+    A("off / on.")
     A("")
-    A("| round | metrics | req/s | p50 ms | p99 ms | errors | nginx | worker | redis | client | other |")
-    A("|---|---|---|---|---|---|---|---|---|---|---|")
-    for d in runs:
-        A("| %d | %s | %.0f%s | %s | %s | %d | %s |"
-          % (d["round"], "on" if d["metrics"] else "off", d["rps"], mark(d), fmt_ms(d["p50_us"]),
-             fmt_ms(d["p99_us"]), wrk_errors(d), cpu_cols(d["cpu_us"])))
-    on = sorted(d["rps"] for d in runs if d["metrics"])
-    off = sorted(d["rps"] for d in runs if not d["metrics"])
-    if on and off:
-        A("")
-        A("Median with metrics %.0f req/s, without %.0f req/s: on / off = **%.2f**."
-          % (on[len(on) // 2], off[len(off) // 2], on[len(on) // 2] / off[len(off) // 2]))
+    rounds_table(L, runs, "metrics", lambda d: "on" if d["metrics"] else "off", "rps", "req/s")
     A("")
     return L
 
@@ -786,23 +800,10 @@ def durable_section(R, cfg):
     A("The churn load of section 3 (wrk -t8 -c8, `lua/churn.lua`, one worker) against a Redis with one")
     A("replica on loopback, the worker with `--redis-wait 0` (off) and `--redis-wait 1` (a register or")
     A("deregister is answered once the replica acknowledged it: one `WAIT 1 200` per loop turn on a")
-    A("connection of its own), one after the other in each round. CPU: us per request.")
+    A("connection of its own), one after the other in each round. CPU: us per request. The ratio is")
+    A("with / without.")
     A("")
-    A("| round | --redis-wait | pairs/s | p50 ms | p99 ms | failed | nginx | worker | redis | client | other |")
-    A("|---|---|---|---|---|---|---|---|---|---|---|")
-    for d in runs:
-        A("| %d | %d | %.0f%s | %s | %s | %d | %s |"
-          % (d["round"], d["wait"], d["pairs_s"], mark(d), fmt_ms(d["p50_us"]), fmt_ms(d["p99_us"]),
-             d["bad"] + wrk_errors(d), cpu_cols(d["cpu_us"])))
-    off = sorted(d["pairs_s"] for d in runs if d["wait"] == 0)
-    on = sorted(d["pairs_s"] for d in runs if d["wait"] == 1)
-    p50_off = sorted(d["p50_us"] for d in runs if d["wait"] == 0)
-    p50_on = sorted(d["p50_us"] for d in runs if d["wait"] == 1)
-    if on and off:
-        A("")
-        A("Median %.0f pairs/s without, %.0f with: with / without = **%.2f**; p50 %s ms without, %s ms with."
-          % (off[len(off) // 2], on[len(on) // 2], on[len(on) // 2] / off[len(off) // 2],
-             fmt_ms(p50_off[len(p50_off) // 2]), fmt_ms(p50_on[len(p50_on) // 2])))
+    rounds_table(L, runs, "--redis-wait", lambda d: str(d["wait"]), "pairs_s", "pairs/s")
     A("")
     return L
 

@@ -44,17 +44,26 @@ def wait_until(pred, timeout, what, interval=0.02):
         time.sleep(interval)
 
 
-def redis_command(port, *args, timeout=2.0, host="127.0.0.1"):
-    """Send one command to Redis on host:port, return the decoded reply
-    (str, int, list or None); raises on an error reply."""
+def resp_encode(args):
+    """One command in RESP."""
     out = b"*%d\r\n" % len(args)
     for a in args:
         a = a if isinstance(a, bytes) else str(a).encode()
         out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+def redis_command(port, *args, timeout=2.0, host="127.0.0.1", password=None, db=None):
+    """Send one command to Redis on host:port (on a fresh connection, after
+    AUTH if password and SELECT if db), return the decoded reply (str, int,
+    list or None); raises on an error reply."""
+    first = ([("AUTH", password)] if password else []) + ([("SELECT", db)] if db else [])
     s = socket.create_connection((host, port), timeout=timeout)
     try:
-        s.sendall(out)
+        s.sendall(b"".join(resp_encode(c) for c in first) + resp_encode(args))
         f = s.makefile("rb")
+        for _ in first:
+            _resp_read(f)
         return _resp_read(f)
     finally:
         s.close()

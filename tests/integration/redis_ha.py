@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 
-from common import _resp_read, find_program, free_port, wait_until
+from common import _resp_read, find_program, free_port, redis_command, resp_encode, wait_until
 import stack as _stack
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,28 +51,6 @@ SENTINEL_CONF = os.path.join(REPO, "deploy", "redis", "sentinel.conf.in")
 REDIS_HA_EXTRA = "repl-diskless-sync-delay 0\n"
 
 _FATAL = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
-
-
-def _encode(args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def _call(port, args, password=None, timeout=2.0):
-    """One command on a fresh connection to 127.0.0.1:port, after AUTH if
-    password; the decoded reply (raises on an error reply)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall((_encode(("AUTH", password)) if password else b"") + _encode(args))
-        f = s.makefile("rb")
-        if password:
-            _resp_read(f)
-        return _resp_read(f)
-    finally:
-        s.close()
 
 
 def _pairs(reply):
@@ -111,7 +89,7 @@ class SwitchWatch:
             for port in ports:
                 s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
                 self._socks.append(s)
-                s.sendall(_encode(("SUBSCRIBE", "+switch-master")))
+                s.sendall(resp_encode(("SUBSCRIBE", "+switch-master")))
                 f = s.makefile("rb")
                 ack = _resp_read(f)              # subscribed from here on
                 if not (isinstance(ack, list) and ack[0] == "subscribe"):
@@ -415,7 +393,7 @@ class RedisHA:
         """One command to the Redis (or Sentinel) on port, after AUTH when
         the set has a password (Sentinels take none); the decoded reply."""
         pw = None if self.is_sentinel(port) else self.password
-        return _call(port, args, pw, timeout)
+        return redis_command(port, *args, password=pw, timeout=timeout)
 
     def role(self, port, timeout=1.0):
         """"master", "slave" (or "sentinel") as the process on port says

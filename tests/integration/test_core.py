@@ -44,7 +44,7 @@ import time
 
 from client import (Background, Response, StreamClosed, StreamTimeout, check, eq,
                     expect_error, expect_json, nonce, obfs, realm_name)
-from common import _resp_read
+from common import redis_command
 from fcgi_client import FcgiClosed, FcgiConn, FcgiTimeout, begin_bytes, http_params, record_bytes
 import fcgi_client as fc
 from stack import (DEFAULT_ARGS, REPO, Stack, find_program, free_port, tcp_listening, uses,
@@ -79,27 +79,6 @@ class LogWatch:
         return " ".join(self.text()[-n:].split())
 
 
-def _redis_encode(args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a if isinstance(a, bytes) else str(a).encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    return out
-
-
-def redis_call(port, password, *args, host="127.0.0.1", timeout=2.0):
-    """One Redis command on a fresh connection, after AUTH if password."""
-    s = socket.create_connection((host, port), timeout=timeout)
-    try:
-        s.sendall((_redis_encode(("AUTH", password)) if password else b"") + _redis_encode(args))
-        f = s.makefile("rb")
-        if password:
-            _resp_read(f)
-        return _resp_read(f)
-    finally:
-        s.close()
-
-
 class RedisServer:
     """A private redis-server on a free loopback port and a unix socket in a
     temporary directory (no persistence)."""
@@ -130,7 +109,7 @@ class RedisServer:
         return self
 
     def cmd(self, *args):
-        return redis_call(self.port, self.password, *args)
+        return redis_command(self.port, *args, password=self.password)
 
     def url(self):
         auth = ":%s@" % self.password if self.password else ""
@@ -267,7 +246,7 @@ class CoreStack(Stack):
                 f.write("\nrequirepass %s\n" % self.redis_password)
 
     def redis(self, *args):
-        return redis_call(self.redis_port, self.redis_password, *args, host=self.redis_host)
+        return redis_command(self.redis_port, *args, host=self.redis_host, password=self.redis_password)
 
     def _check_b_reaches_a(self):
         """Stack's check (two hosts), with the password."""

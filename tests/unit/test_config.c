@@ -427,6 +427,8 @@ TEST(config_redis_bad_urls)
         "sentinel://", "sentinel://h:1", "sentinel://h:1/", "sentinel://h/m", "sentinel://h:1,/m",
         "sentinel://,h:1/m", "sentinel:///m", "sentinel://h:1/m?db=x", "sentinel://h:1/m?x=1",
         "sentinel://h:1/m?db=1&db=2x", "sentinel://h:1/m n", "sentinel://h:0/m",
+        "sentinel://h:1/m?db=1&db=2",
+        "redis://host/0?x=@h2",
         "sentinel://h:1/m?sentinel_password=%zz", "sentinel://user@h:1/m",
         "sentinel://h:1/m?sentinel_password=a&sentinel_password=b",
         "sentinel://a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9/m",
@@ -474,6 +476,14 @@ TEST(config_redis_sentinel_forms)
     ASSERT_EQ_INT(3, t.db);
     redis_target_describe(&t, where, sizeof where);
     ASSERT_TRUE(strstr(where, "p@ss") == NULL && strstr(where, "s&p") == NULL);
+    redis_target_free(&t);
+
+    /* an '@' after the '?' belongs to the query, not to a user:password */
+    ASSERT_EQ_INT(0, redis_url_parse("sentinel://h:1/m?sentinel_password=x@h2:2/m2", &t, err, sizeof err));
+    ASSERT_TRUE(t.user == NULL && t.password == NULL);
+    ASSERT_EQ_STR("h", t.sentinels[0].host);
+    ASSERT_EQ_STR("m", t.master_name);
+    ASSERT_EQ_STR("x@h2:2/m2", t.sentinel_password);
     redis_target_free(&t);
 }
 
