@@ -665,9 +665,10 @@ def phase_metrics(R, cfg):
                 st.stop()
 
 
-def rounds_table(L, runs, label, setting, rate_key, rate_label):
+def rounds_table(L, runs, label, setting, rate_key, rate_label, first_over_second=False):
     """The rows of interleaved rounds of two settings (setting(d) names
-    each) and the medians: with / without. Returns nothing; appends to L."""
+    each), the medians and their ratio (the second setting's over the
+    first's, or the other way). Appends to L."""
     A = L.append
     A("| round | %s | %s | p50 ms | p99 ms | errors | nginx | worker | redis | client | other |"
       % (label, rate_label))
@@ -686,7 +687,8 @@ def rounds_table(L, runs, label, setting, rate_key, rate_label):
     pa, pb = median([d["p50_us"] for d in da]), median([d["p50_us"] for d in db])
     A("")
     A("Median %.0f %s with %s, %.0f with %s: **%.2f**; p50 %s ms and %s ms."
-      % (ma, rate_label, ka, mb, kb, mb / ma if ma else 0.0, fmt_ms(pa), fmt_ms(pb)))
+      % (ma, rate_label, ka, mb, kb, (ma / mb if mb else 0.0) if first_over_second else
+         (mb / ma if ma else 0.0), fmt_ms(pa), fmt_ms(pb)))
 
 
 def metrics_section(R, cfg):
@@ -700,9 +702,10 @@ def metrics_section(R, cfg):
     A("Heartbeats (wrk -t2 -c32, `lua/heartbeat.lua`, 256 realms) on a stack of the new build with")
     A("`--metrics true` (the default: counts in memory, one FCALL per second per worker) and with")
     A("`--metrics false`, one after the other in each round. CPU: us per request. The ratio is")
-    A("off / on.")
+    A("on / off.")
     A("")
-    rounds_table(L, runs, "metrics", lambda d: "on" if d["metrics"] else "off", "rps", "req/s")
+    rounds_table(L, runs, "metrics", lambda d: "on" if d["metrics"] else "off", "rps", "req/s",
+                 first_over_second=True)
     A("")
     return L
 
