@@ -462,3 +462,45 @@ def test_sentinel_url_password_and_db():
         finally:
             ha.stop()
             shutil.rmtree(ha.rundir, ignore_errors=True)
+
+
+@uses(stack=False, timeout=240)
+def test_manual_failover_old_primary_demoted():
+    """SENTINEL FAILOVER (maintenance): the old primary stays up and becomes
+    a replica, so a worker still connected to it gets -READONLY; the
+    workers move to the new primary and clients see at most a short run of
+    503s. Between the promotion and the demotion both servers take writes
+    (Sentinel's window): an attempt begun on the old primary then is
+    unknown to the new one (the holder's answer gets 404, the connect the
+    stored addresses), and a register there is lost with it. Its WAIT
+    comes back short: with --redis-wait-strict it is answered 503, so no
+    realm a 200 acknowledged is lost."""
+    ha, st = ha_setup("ha-manual", DURABLE + ("--redis-wait-strict", "true"))
+    try:
+        load = Load(st, holders=2).start()
+        wait_until(lambda: load.count("connect", 200) >= 2, 20, "connects before")
+        old = ha.primary_port()
+        watch = ha.watch_switch()
+        t0 = time.monotonic()
+        eq(redis_command(ha.sentinel_ports[0], "SENTINEL", "FAILOVER", ha.master_name), "OK",
+           "SENTINEL FAILOVER")
+        _, new, t_switch = watch.wait(30)
+        recovered(load, t_switch, "requests after the manual failover")
+        n = load.count("connect", 200)
+        wait_until(lambda: load.count("connect", 200) >= n + 3, 20, "connects on the new primary")
+        load.stop()
+        window, nfail, statuses = outage(load, t0)
+        figure("SENTINEL FAILOVER: promotion %.2f s; requests failing for %.2f s (%d failed, "
+               "statuses %s)" % (t_switch - t0, window, nfail, sorted(statuses) or "-"))
+        check(all(x.endswith(":503") or x == "answer:404" for x in statuses),
+              "only 503 (or 404 to an answer) during the manual failover, got %s" % statuses)
+        check(new != old and ha.role(old) == "slave", "the old primary is a replica now")
+        lost = load.lost_realms(st.api())
+        shorts = sum(open(st.worker_log(i)).read().count("msg=redis_wait_short replicas=0")
+                     for i in range(st.nworkers))
+        figure("SENTINEL FAILOVER: realms lost %d of %d, short WAITs logged %d"
+               % (len(lost), len(load.registered), shorts))
+        eq(lost, [], "realms acknowledged and lost (--redis-wait-strict)")
+        eq(load.lost_punches(), [], "connects answered 200 whose punch no holder read")
+    finally:
+        teardown(ha, st)
