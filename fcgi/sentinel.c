@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "aredis.h"
+#include "bus.h"
 #include "log.h"
 #include "number.h"
 #include "sentinel.h"
@@ -130,24 +131,14 @@ static void watch_push(void *priv, const char *kind, const char *channel, size_t
                        const char *payload, size_t plen)
 {
     struct sentinel *s = priv;
-    const char *f[5];
-    size_t flen[5], nf = 0, k = 0;
+    struct bus_field f[5];
 
     if (strcmp(kind, "message") != 0 || chlen != strlen(SWITCH_CHANNEL) ||
         memcmp(channel, SWITCH_CHANNEL, chlen) != 0)
         return;
-    while (nf < 5 && k < plen) {
-        size_t start = k;
-        while (k < plen && payload[k] != ' ')
-            k++;
-        f[nf] = payload + start;
-        flen[nf++] = k - start;
-        k++;
-    }
-    if (nf != 5 || flen[0] != strlen(s->t->master_name) ||
-        memcmp(f[0], s->t->master_name, flen[0]) != 0)
+    if (bus_split(payload, plen, f, 5) != 5 || !bus_field_is(&f[0], s->t->master_name))
         return;
-    set_primary(s, f[3], flen[3], parse_port(f[4], flen[4]), "switch");
+    set_primary(s, f[3].s, f[3].len, parse_port(f[4].s, f[4].len), "switch");
 }
 
 /* ---- life ---- */
