@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "number.h"
+#include "relays.h"
 
 #ifndef RR_SCRIPTS_DIR
 #define RR_SCRIPTS_DIR "/usr/local/share/hysteria-realm"
@@ -71,6 +72,13 @@ static const struct cfg_row cfg_table[] = {
       CFG_FIELD(redis_wait_timeout), "milliseconds a WAIT may take; past it the change is answered anyway and counted" },
     { "redis-wait-strict", "HYSTERIA_REALM_REDIS_WAIT_STRICT", CFG_BOOL, "false", 0, 1,
       CFG_FIELD(redis_wait_strict), "a change whose WAIT timed out short of the replicas is answered 503" },
+    { "heal", "HYSTERIA_REALM_HEAL", CFG_BOOL, "true", 0, 1, CFG_FIELD(heal),
+      "a heartbeat from another IP than the realm's event stream ends the stale session (answered 404)" },
+    { "status-lookup", "HYSTERIA_REALM_STATUS_LOOKUP", CFG_BOOL, "true", 0, 1, CFG_FIELD(status_lookup),
+      "answer GET /v1/{id} with the realm's status (an extension; off: 405 as before)" },
+    { "relay-address", "HYSTERIA_REALM_RELAY_ADDRESS", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(relay_address),
+      "relay instances given to both peers of a connect: IP:port[,IP:port] per instance, instances "
+      "separated by spaces; default: none" },
     { "listen", "HYSTERIA_REALM_LISTEN", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(listen),
       "FastCGI socket: /path, unix:/path, host:port or :port; default: fd 0" },
     { "threads", "HYSTERIA_REALM_THREADS", CFG_NUMBER, "4", 1, 256,
@@ -313,6 +321,16 @@ static int cfg_derive_param(struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* A setting that failed to parse: "<who>: <msg>" into err; -1. */
+static int cfg_error(const struct cfg_raw *raw, const char *flag, const char *msg,
+                     char *err, size_t errlen)
+{
+    const struct cfg_row *r = cfg_find(flag, strlen(flag));
+    char who[64];
+    snprintf(err, errlen, "%s: %s", cfg_who(r, raw[r - cfg_table].src, who, sizeof who), msg);
+    return -1;
+}
+
 /* Convert every setting, derive the rest, check what is required. */
 static int cfg_finish(struct config *cfg, const struct cfg_raw *raw,
                       char *err, size_t errlen)
@@ -340,18 +358,12 @@ static int cfg_finish(struct config *cfg, const struct cfg_raw *raw,
     }
     if (cfg_derive_param(cfg, err, errlen) != 0)
         return -1;
-    if (allow_parse(cfg->fcgi_allow, &cfg->fcgi_allow_list, msg, sizeof msg) != 0) {
-        const struct cfg_row *r = cfg_find("fcgi-allow", strlen("fcgi-allow"));
-        char who[64];
-        snprintf(err, errlen, "%s: %s", cfg_who(r, raw[r - cfg_table].src, who, sizeof who), msg);
-        return -1;
-    }
-    if (redis_url_parse(cfg->redis_url, &cfg->redis, msg, sizeof msg) != 0) {
-        const struct cfg_row *r = cfg_find("redis", strlen("redis"));
-        char who[64];
-        snprintf(err, errlen, "%s: %s", cfg_who(r, raw[r - cfg_table].src, who, sizeof who), msg);
-        return -1;
-    }
+    if (allow_parse(cfg->fcgi_allow, &cfg->fcgi_allow_list, msg, sizeof msg) != 0)
+        return cfg_error(raw, "fcgi-allow", msg, err, errlen);
+    if (redis_url_parse(cfg->redis_url, &cfg->redis, msg, sizeof msg) != 0)
+        return cfg_error(raw, "redis", msg, err, errlen);
+    if (relays_parse(cfg->relay_address, &cfg->relays, msg, sizeof msg) != 0)
+        return cfg_error(raw, "relay-address", msg, err, errlen);
     return 0;
 }
 
@@ -417,6 +429,7 @@ void config_free(struct config *cfg)
             (void)cfg_set_string(cfg, &cfg_table[k], NULL);
     free(cfg->trusted_proxy_param);
     redis_target_free(&cfg->redis);
+    relays_free(&cfg->relays);
     memset(cfg, 0, sizeof *cfg);
 }
 

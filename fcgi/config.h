@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include "allow.h"
+#include "relays.h"
 #include "redis_url.h"
 
 
@@ -27,6 +28,12 @@ struct config {
     long redis_wait;             /* --redis-wait, 0 = off: replicas a reported change must reach */
     long redis_wait_timeout;     /* --redis-wait-timeout, 200 ms (1..900) */
     int redis_wait_strict;       /* --redis-wait-strict, false: a short WAIT answers 503 */
+
+    /* Extensions (each can be turned off; see README "Extensions"). */
+    int heal;                    /* --heal, true: end a realm's stale event stream */
+    int status_lookup;           /* --status-lookup, true: GET /v1/{id} */
+    char *relay_address;         /* --relay-address: relay instances, NULL = none */
+    struct relay_set relays;     /* parsed from relay_address */
 
     /* The worker's own settings. */
     char *listen;                /* --listen, HYSTERIA_REALM_LISTEN: NULL = FastCGI socket on fd 0;

@@ -133,7 +133,7 @@ static void call_send(const struct req *q, const char *why, enum script_id id,
 static enum store_status reply_status(const struct aresult *res)
 {
     if (res->err || res->n < 1 || !res->items[0].is_int ||
-        res->items[0].i < STORE_OK || res->items[0].i > STORE_NO_ATTEMPT)
+        res->items[0].i < STORE_OK || res->items[0].i > STORE_HEALED)
         return STORE_UNAVAILABLE;
     return (enum store_status)res->items[0].i;
 }
@@ -197,9 +197,33 @@ static void on_register(void *priv, const struct aresult *res)
 static void on_heartbeat(void *priv, const struct aresult *res)
 {
     struct call *k = priv;
-    if (call_take(k, res, BIT(STORE_OK)) == STORE_OK) {
+    int st = call_take(k, res, BIT(STORE_OK) | BIT(STORE_HEALED));
+    if (st == STORE_OK) {
         log_msg(LOG_DEBUG, "heartbeat", "realm=%s session=%s", k->name, log_sid(k->sid));
         respond(k->c, 200, NULL, ttl_reply);
+    } else if (st == STORE_HEALED) {
+        /* The realm's stream was stale (heartbeat.lua): the session is
+         * over, and a 404 makes the Hysteria server register again. */
+        log_msg(LOG_INFO, "stale_stream_healed", "realm=%s", k->name);
+        respond_error(k->c, 404, "realm_not_found", "realm not registered");
+    }
+    free(k);
+}
+
+static void on_status(void *priv, const struct aresult *res)
+{
+    struct call *k = priv;
+    int st = call_take(k, res, BIT(STORE_OK) | BIT(STORE_NO_REALM));
+    char body[96];
+    if (st == STORE_OK && res->n == 3 && res->items[1].is_int && res->items[2].is_int) {
+        snprintf(body, sizeof(body), "{\"online\":true,\"last_heartbeat_s\":%lld,\"stream\":%s}\n",
+                 res->items[1].i / 1000, res->items[2].i ? "true" : "false");
+        respond(k->c, 200, NULL, body);
+    } else if (st == STORE_OK) {
+        log_msg(LOG_ERROR, "unexpected_status", "what=status");
+        respond_unavailable(k->c);
+    } else if (st == STORE_NO_REALM) {
+        respond_error(k->c, 404, "realm_not_found", "realm not registered");
     }
     free(k);
 }
@@ -353,7 +377,9 @@ static void do_register(struct req *q)
 static void do_heartbeat(struct req *q)
 {
     struct addr_list addrs;
-    char why[WHY_MAX], ttl[24], key[KEY_MAX], ev[KEY_MAX], ch[KEY_MAX];
+    char why[WHY_MAX], ttl[24], ip[RR_IP_STRLEN];
+    char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], heal[KEY_MAX], ch[KEY_MAX];
+    const struct config *cfg = loop_config(q->l);
     enum body_result br = body_parse_heartbeat(q->fr->body, q->fr->body_len, &addrs, why, sizeof(why));
     if (br != BODY_OK && br != BODY_ABSENT) {
         bad_body(q, br, why);
@@ -364,14 +390,32 @@ static void do_heartbeat(struct req *q)
         bad_body(q, BODY_NOMEM, why);
         return;
     }
+    client_ip(q, ip);
     key_for(KEY_REALM, q->m.name, key, sizeof(key));
     key_for(KEY_EVENTS, q->m.name, ev, sizeof(ev));
+    key_for(KEY_ATTEMPTS, q->m.name, att, sizeof(att));
+    key_for(KEY_ANSWERS, q->m.name, ans, sizeof(ans));
+    key_for(KEY_HEAL, q->m.name, heal, sizeof(heal));
     key_for(KEY_CHANNEL, q->m.name, ch, sizeof(ch));
-    snprintf(ttl, sizeof(ttl), "%ld", loop_config(q->l)->session_ttl * 1000);
-    const char *keys[3] = { key, ev, KEY_REALMS };
-    const char *args[6] = { q->m.name, q->sid, json ? json : "", ttl, ttl_event, ch };
-    call_send(q, NULL, SCRIPT_HEARTBEAT, 3, keys, 6, args, on_heartbeat);
+    snprintf(ttl, sizeof(ttl), "%ld", cfg->session_ttl * 1000);
+    const char *keys[9] = { key, ev, KEY_REALMS, att, ans, KEY_REALMIP, KEY_BYIP, heal, KEY_METRICS };
+    const char *args[8] = { q->m.name, q->sid, json ? json : "", ttl, ttl_event, ch, ip,
+                            cfg->heal ? "1" : "0" };
+    call_send(q, NULL, SCRIPT_HEARTBEAT, 9, keys, 8, args, on_heartbeat);
     free(json);
+}
+
+/* GET /v1/{id}, the status lookup (an extension, --status-lookup). */
+static void do_status(struct req *q)
+{
+    char key[KEY_MAX];
+    if (!token_ok(q)) {
+        respond_error(q->c, 401, "invalid_token", "invalid token");
+        return;
+    }
+    key_for(KEY_REALM, q->m.name, key, sizeof(key));
+    const char *keys[1] = { key };
+    call_send(q, NULL, SCRIPT_STATUS, 1, keys, 0, NULL, on_status);
 }
 
 static void do_deregister(struct req *q)
@@ -438,8 +482,10 @@ static long long last_event_id(const struct req *q)
 
 static void do_events(struct req *q)
 {
+    char ip[RR_IP_STRLEN];
+    client_ip(q, ip);
     if (may_hold(q))
-        stream_open(q->l, q->c, q->m.name, q->sid, last_event_id(q));
+        stream_open(q->l, q->c, q->m.name, q->sid, ip, last_event_id(q));
 }
 
 static void do_connect(struct req *q)
@@ -455,8 +501,10 @@ static void do_connect(struct req *q)
         bad_body(q, br, why);
         return;
     }
+    char ip[RR_IP_STRLEN];
+    client_ip(q, ip);
     if (may_hold(q))
-        waiter_open(q->l, q->c, q->m.name, &cb);
+        waiter_open(q->l, q->c, q->m.name, ip, &cb);
 }
 
 /* ---- dispatch ---- */
@@ -474,6 +522,7 @@ static void dispatch(struct req *q)
     case EP_HEARTBEAT: do_heartbeat(q); break;
     case EP_CONNECT: do_connect(q); break;
     case EP_ANSWER: do_answer(q); break;
+    case EP_STATUS: do_status(q); break;
     default: respond_error(q->c, 404, "not_found", "not found");
     }
 }
@@ -510,7 +559,7 @@ static void method_not_allowed(struct req *q)
 static enum metrics_route route_of(enum route_endpoint ep)
 {
     switch (ep) {
-    case EP_REGISTER: case EP_DEREGISTER: return MR_REALM;
+    case EP_REGISTER: case EP_DEREGISTER: case EP_STATUS: return MR_REALM;
     case EP_EVENTS: return MR_EVENTS;
     case EP_HEARTBEAT: return MR_HEARTBEAT;
     case EP_CONNECT: return MR_CONNECT;
@@ -557,7 +606,8 @@ void handle_request(struct loop *l, struct conn *c)
     conn_note(c)->method = metrics_method(method);
     if (path != NULL && path[0] == '/' && path[1] != 'v' && operator_path(l, c, q.fr, path))
         return;
-    route_match(method ? method : "", path ? path : "", &q.m);
+    route_match_ext(method ? method : "", path ? path : "",
+                    loop_config(l)->status_lookup ? ROUTE_EXT_STATUS : 0, &q.m);
     conn_note(c)->route = route_of(q.m.ep);
     if (q.m.ep == EP_NONE) {
         respond_error(c, 404, "not_found", "not found");

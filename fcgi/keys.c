@@ -12,6 +12,7 @@ static const char *const key_prefix[] = {
     [KEY_ATTEMPTS] = "hr:att:",
     [KEY_ANSWERS] = "hr:ans:",
     [KEY_CHANNEL] = "hr:ch:",
+    [KEY_HEAL] = "hr:heal:",
 };
 
 /* Write the key of kind for realm name into out (outlen bytes).

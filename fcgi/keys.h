@@ -9,6 +9,11 @@
 #define KEY_REALMIP "hr:realmip"     /* HASH name -> client IP of the registration */
 #define KEY_BYIP "hr:byip"           /* ZSET (all scores 0) "ip|name" */
 #define KEY_METRICS "hr:metrics"     /* HASH series -> count (fcgi/metrics.c) */
+#define KEY_MWORKERS "hr:mworkers"   /* HASH "worker|gauge" -> value */
+#define KEY_WORKERS "hr:workers"     /* ZSET worker -> expiry of its gauges */
+#define KEY_RELAY_ATT "hr:relay:att" /* HASH nonce -> attempt record for the relays */
+#define KEY_RELAY_EXP "hr:relay:exp" /* ZSET nonce -> expiry of that record */
+#define KEY_RELAY_CHANNEL "hr:relay"  /* the channel the records are published on */
 
 /* Per-realm keys and the realm's pub/sub channel, built from the name:
  *   hr:realm:{name}  HASH sid, addrs, ip, seq, acked
@@ -16,8 +21,9 @@
  *   hr:att:{name}    ZSET nonce -> expiry (ms): connect attempts in flight
  *   hr:ans:{name}    HASH nonce -> answered addresses JSON
  *   hr:ch:{name}     the channel: "E sid id name data", "A nonce addrs", "D sid"
+ *   hr:heal:{name}   HASH healed_at, heals, multi: stale-stream healing
  * Each writes "prefix + name" into out and returns 0, or -1 if it does not fit. */
-enum key_kind { KEY_REALM, KEY_EVENTS, KEY_ATTEMPTS, KEY_ANSWERS, KEY_CHANNEL };
+enum key_kind { KEY_REALM, KEY_EVENTS, KEY_ATTEMPTS, KEY_ANSWERS, KEY_CHANNEL, KEY_HEAL };
 
 int key_for(enum key_kind kind, const char *name, char *out, size_t outlen);
 

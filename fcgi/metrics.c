@@ -25,8 +25,6 @@
 #include "waiter.h"
 
 #define NS "hysteria_realm_"
-#define KEY_MWORKERS "hr:mworkers"
-#define KEY_WORKERS "hr:workers"
 #define WORKER_TTL_MS 5000
 #define FIELD_MAX 160
 
@@ -36,7 +34,7 @@ static const char *const counter_series[M_COUNTERS] = {
     NS "registrations_total{result=\"invalid_token\"}", NS "registrations_total{result=\"bad_request\"}",
     NS "deregistrations_total",
     NS "heartbeats_total{result=\"ok\"}", NS "heartbeats_total{result=\"invalid_token\"}",
-    NS "heartbeats_total{result=\"bad_request\"}",
+    NS "heartbeats_total{result=\"bad_request\"}", NS "heartbeats_total{result=\"realm_not_found\"}",
     NS "connect_requests_total",
     NS "connect_outcomes_total{outcome=\"delivered\"}", NS "connect_outcomes_total{outcome=\"timeout\"}",
     NS "connect_outcomes_total{outcome=\"no_realm\"}", NS "connect_outcomes_total{outcome=\"canceled\"}",
@@ -169,6 +167,7 @@ static void endpoint_result(enum metrics_route route, int mi, int status, const 
         { MR_HEARTBEAT, -1, 401, NULL, M_HB_INVALID_TOKEN },
         { MR_HEARTBEAT, -1, 400, NULL, M_HB_BAD_REQUEST },
         { MR_HEARTBEAT, -1, 413, NULL, M_HB_BAD_REQUEST },
+        { MR_HEARTBEAT, -1, 404, NULL, M_HB_REALM_NOT_FOUND },
         { MR_ANSWER, -1, 204, NULL, M_RESP_DELIVERED },
         { MR_ANSWER, -1, 404, "attempt_not_found", M_RESP_NO_PENDING },
     };
@@ -500,9 +499,14 @@ static void exposition(struct out *o, const struct field *fs, size_t n, const st
     long long sums[2] = { 0, 0 };
     counters(o, fs, n, M_REG_OK, M_REG_BAD_REQUEST, "registrations_total", "Register requests by result.");
     counters(o, fs, n, M_DEREGISTRATIONS, M_DEREGISTRATIONS, "deregistrations_total", "Realms deregistered.");
-    counters(o, fs, n, M_HB_OK, M_HB_BAD_REQUEST, "heartbeats_total", "Heartbeats by result.");
+    counters(o, fs, n, M_HB_OK, M_HB_REALM_NOT_FOUND, "heartbeats_total", "Heartbeats by result.");
     family(o, "sessions_expired_total", "counter", "Sessions that ended by expiring.");
     series(o, fs, n, NS "sessions_expired_total", 1);
+    family(o, "heals_total", "counter",
+           "Heartbeats from another IP than the realm's event stream: healed (session ended), "
+           "or the realm marked multi-address instead.");
+    series(o, fs, n, NS "heals_total{result=\"healed\"}", 1);
+    series(o, fs, n, NS "heals_total{result=\"multi_address\"}", 1);
     counters(o, fs, n, M_CONNECT_REQUESTS, M_CONNECT_REQUESTS, "connect_requests_total",
              "Connects that waited for the realm holder (the sum of the outcomes).");
     counters(o, fs, n, M_OUT_DELIVERED, M_OUT_ERROR, "connect_outcomes_total", "Connects by outcome.");

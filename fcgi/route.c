@@ -2,7 +2,9 @@
  *
  * Any thread. The table lists every endpoint once with its method, the path
  * after "/v1/{id}", the kind of auth and whether the request parks in the
- * event loop. Rows with the same path must be adjacent and share "allow". */
+ * event loop. Rows with the same path must be adjacent and share "allow".
+ * A row of an extension (ext != 0) is there only when the caller turns
+ * that extension on; its path then allows allow_ext instead. */
 #include <string.h>
 
 #include "hex.h"
@@ -15,15 +17,18 @@ struct route_row {
     enum route_auth auth;
     int parks;
     const char *allow;         /* every method of rows with this suffix */
+    unsigned ext;              /* ROUTE_EXT_* that adds this row, or 0 */
+    const char *allow_ext;     /* "allow" with every extension of this suffix on */
 };
 
 static const struct route_row route_table[] = {
-    { "POST", "", EP_REGISTER, AUTH_TOKEN, 0, "POST, DELETE" },
-    { "DELETE", "", EP_DEREGISTER, AUTH_SESSION, 0, "POST, DELETE" },
-    { "GET", "/events", EP_EVENTS, AUTH_SESSION, 1, "GET" },
-    { "POST", "/heartbeat", EP_HEARTBEAT, AUTH_SESSION, 0, "POST" },
-    { "POST", "/connect", EP_CONNECT, AUTH_TOKEN, 1, "POST" },
-    { "POST", "/connects/{nonce}", EP_ANSWER, AUTH_SESSION, 0, "POST" },
+    { "GET", "", EP_STATUS, AUTH_TOKEN, 0, "POST, DELETE", ROUTE_EXT_STATUS, "GET, POST, DELETE" },
+    { "POST", "", EP_REGISTER, AUTH_TOKEN, 0, "POST, DELETE", 0, "GET, POST, DELETE" },
+    { "DELETE", "", EP_DEREGISTER, AUTH_SESSION, 0, "POST, DELETE", 0, "GET, POST, DELETE" },
+    { "GET", "/events", EP_EVENTS, AUTH_SESSION, 1, "GET", 0, NULL },
+    { "POST", "/heartbeat", EP_HEARTBEAT, AUTH_SESSION, 0, "POST", 0, NULL },
+    { "POST", "/connect", EP_CONNECT, AUTH_TOKEN, 1, "POST", 0, NULL },
+    { "POST", "/connects/{nonce}", EP_ANSWER, AUTH_SESSION, 0, "POST", 0, NULL },
 };
 
 #define ROUTE_PREFIX "/v1/"
@@ -121,11 +126,12 @@ static int route_suffix_match(const char *suffix, const char *rest,
 }
 
 /* Fill m from table row r; method_ok says whether the method matched. */
-static void route_take(struct route_match *m, const struct route_row *r, int method_ok)
+static void route_take(struct route_match *m, const struct route_row *r, int method_ok,
+                       unsigned ext)
 {
     m->ep = r->ep;
     m->method_ok = method_ok;
-    m->allow = r->allow;
+    m->allow = ext != 0 && r->allow_ext != NULL ? r->allow_ext : r->allow;
     m->auth = r->auth;
     m->parks = r->parks;
 }
@@ -134,7 +140,7 @@ static void route_take(struct route_match *m, const struct route_row *r, int met
  * of that path and method, else the first row of that path (*method_ok 0),
  * else NULL. */
 static const struct route_row *route_find(const char *method, const char *rest,
-                                          const char *end, int *method_ok)
+                                          const char *end, unsigned ext, int *method_ok)
 {
     const struct route_row *known = NULL;
     size_t i;
@@ -142,7 +148,7 @@ static const struct route_row *route_find(const char *method, const char *rest,
     *method_ok = 0;
     for (i = 0; i < sizeof route_table / sizeof route_table[0]; i++) {
         const struct route_row *r = &route_table[i];
-        if (!route_suffix_match(r->suffix, rest, end, NULL))
+        if ((r->ext & ext) != r->ext || !route_suffix_match(r->suffix, rest, end, NULL))
             continue;
         if (method != NULL && strcmp(method, r->method) == 0) {
             *method_ok = 1;
@@ -158,6 +164,11 @@ static const struct route_row *route_find(const char *method, const char *rest,
  * m->ep == EP_NONE: 404; m->method_ok == 0: 405 with m->allow. */
 void route_match(const char *method, const char *path, struct route_match *m)
 {
+    route_match_ext(method, path, 0, m);
+}
+
+void route_match_ext(const char *method, const char *path, unsigned ext, struct route_match *m)
+{
     const struct route_row *r;
     const char *id, *rest, *end;
     int method_ok;
@@ -172,10 +183,10 @@ void route_match(const char *method, const char *path, struct route_match *m)
     if (end == NULL)
         end = id + strlen(id);
     rest = id + route_seg_len(id, end);
-    r = route_find(method, rest, end, &method_ok);
+    r = route_find(method, rest, end, ext, &method_ok);
     if (r == NULL)
         return;
-    route_take(m, r, method_ok);
+    route_take(m, r, method_ok, ext);
     (void)route_suffix_match(r->suffix, rest, end, m);   /* fills the nonce */
     route_set_name(m, id, (size_t)(rest - id));
 }

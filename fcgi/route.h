@@ -18,8 +18,12 @@ enum route_endpoint {
     EP_EVENTS,         /* GET    /v1/{id}/events */
     EP_HEARTBEAT,      /* POST   /v1/{id}/heartbeat */
     EP_CONNECT,        /* POST   /v1/{id}/connect */
-    EP_ANSWER          /* POST   /v1/{id}/connects/{nonce} */
+    EP_ANSWER,         /* POST   /v1/{id}/connects/{nonce} */
+    EP_STATUS          /* GET    /v1/{id}: the status lookup (ROUTE_EXT_STATUS) */
 };
+
+/* Extensions: routes a real peer never uses, each on only when asked. */
+#define ROUTE_EXT_STATUS 1u
 
 enum route_auth {
     AUTH_TOKEN,        /* the realm token */
@@ -46,5 +50,8 @@ struct route_match {
  * the route matched with name_len 0 (the caller answers 400); in {nonce} it
  * sets nonce_bad; in a fixed segment it makes EP_NONE. */
 void route_match(const char *method, const char *path, struct route_match *m);
+
+/* The same, with the extension routes of ext (ROUTE_EXT_* bits) on. */
+void route_match_ext(const char *method, const char *path, unsigned ext, struct route_match *m);
 
 #endif

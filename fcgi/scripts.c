@@ -33,6 +33,8 @@ static struct script scripts_table[SCRIPT_COUNT] = {
     [SCRIPT_CONNECT_END] = { .file = "connect_end.lua" },
     [SCRIPT_METRICS_FLUSH] = { .file = "metrics_flush.lua" },
     [SCRIPT_METRICS_READ] = { .file = "metrics_read.lua" },
+    [SCRIPT_KICK] = { .file = "kick.lua" },
+    [SCRIPT_STATUS] = { .file = "status.lua" },
 };
 
 /* Read all of the open file fd (size bytes by fstat) into a malloc'd,

@@ -16,6 +16,7 @@ enum store_status {
     STORE_NO_REALM = 5,       /* connect: realm not registered */
     STORE_RATE_LIMITED = 6,   /* connect: too many attempts in flight */
     STORE_NO_ATTEMPT = 7,     /* connect answer: no attempt for that nonce */
+    STORE_HEALED = 8,         /* heartbeat: the stream was stale, the session ended */
     STORE_UNAVAILABLE = -1    /* Redis unreachable or answered with an error */
 };
 

@@ -58,6 +58,7 @@ struct stream {
     unsigned reading : 1, reread : 1, need_sync : 1, acking : 1;
     unsigned opened : 1, joining : 1, dead : 1, held : 1;
     char hold[HOLD_HEX + 1];           /* this stream's token in the realm's hold */
+    char ip[RR_IP_STRLEN];             /* the client's IP: the realm's stream_ip */
     char sid[RR_SESSION_HEX + 1];
     char name[];
 };
@@ -312,9 +313,9 @@ static void stream_sync(struct stream *s)
     key_for(KEY_REALM, s->name, key, sizeof(key));
     key_for(KEY_EVENTS, s->name, ev, sizeof(ev));
     const char *keys[2] = { key, ev };
-    const char *args[3] = { s->sid, after, s->opened ? "" : s->hold };
+    const char *args[4] = { s->sid, after, s->opened ? "" : s->hold, s->ip };
     s->need_sync = 0;
-    if (aredis_script(loop_redis(s->loop), SCRIPT_EVENTS, 2, keys, 3, args, on_events, s) != 0) {
+    if (aredis_script(loop_redis(s->loop), SCRIPT_EVENTS, 2, keys, 4, args, on_events, s) != 0) {
         s->need_sync = 1;
         return;
     }
@@ -366,7 +367,7 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
 /* ---- open, tick, close ---- */
 
 void stream_open(struct loop *l, struct conn *c, const char *name, const char *sid,
-                 long long after)
+                 const char *ip, long long after)
 {
     size_t nlen = strlen(name);
     struct stream *s = calloc(1, sizeof(*s) + nlen + 1);
@@ -382,6 +383,7 @@ void stream_open(struct loop *l, struct conn *c, const char *name, const char *s
     s->owner.on_drained = on_drained;
     memcpy(s->name, name, nlen + 1);
     memcpy(s->sid, sid, sizeof(s->sid));
+    snprintf(s->ip, sizeof(s->ip), "%s", ip);
     s->after = after;
     s->last_id = -1;
     s->last_write = loop_now_ms();

@@ -24,7 +24,7 @@ size_t stream_count(const struct stream_list *sl);
  * resuming after event id after (-1: after the realm's delivered cursor).
  * Answers the request itself on any failure. */
 void stream_open(struct loop *l, struct conn *c, const char *name, const char *sid,
-                 long long after);
+                 const char *ip, long long after);
 
 /* Once a second: keepalives, expiry checks, retries after Redis trouble. */
 void stream_tick(struct loop *l, uint64_t now);

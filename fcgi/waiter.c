@@ -26,6 +26,7 @@
 #include "list.h"
 #include "loop.h"
 #include "metrics.h"
+#include "relays.h"
 #include "respond.h"
 #include "status.h"
 #include "waiter.h"
@@ -53,6 +54,9 @@ struct waiter {
     char key[RR_NONCE_HEX + 1];
     char obfs[RR_OBFS_HEX + 1];
     char *punch;
+    const struct relay_instance *relay;  /* the attempt's relay, or NULL */
+    char *client;                /* with a relay: the client's addresses (JSON) */
+    char ip[RR_IP_STRLEN];       /* with a relay: the client's IP */
     char name[];
 };
 
@@ -84,6 +88,7 @@ static void waiter_free(void *p)
 {
     struct waiter *w = p;
     free(w->punch);
+    free(w->client);
     free(w);
 }
 
@@ -158,7 +163,9 @@ static void waiter_answer(struct waiter *w, const char *addrs, const char *how)
         w->outcome = M_OUT_TIMEOUT;
     }
     attempt_forget(w);
-    waiter_reply(w, 200, body_connect_reply(addrs, w->nonce, w->obfs));
+    char *with_relay = w->relay ? relays_append(addrs, w->relay) : NULL;
+    waiter_reply(w, 200, body_connect_reply(with_relay ? with_relay : addrs, w->nonce, w->obfs));
+    free(with_relay);
 }
 
 /* The client went away. */
@@ -226,15 +233,17 @@ static void waiter_keys(const struct waiter *w, char key[KEY_MAX], char ev[KEY_M
 static void waiter_begin(struct waiter *w)
 {
     char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], chan[KEY_MAX];
-    char life[24], max[24];
+    char life[24], max[24], obfs[RR_OBFS_HEX + 1];
     const struct config *cfg = loop_config(w->loop);
     waiter_keys(w, key, ev, att, ans);
     key_for(KEY_CHANNEL, w->name, chan, sizeof(chan));
     snprintf(life, sizeof(life), "%ld", cfg->connect_wait * 1000 + ATTEMPT_MARGIN_MS);
     snprintf(max, sizeof(max), "%d", RR_ATTEMPTS_MAX);
-    const char *keys[4] = { key, ev, att, ans };
-    const char *args[5] = { w->key, w->punch, chan, life, max };
-    if (aredis_script(loop_redis(w->loop), SCRIPT_CONNECT_BEGIN, 4, keys, 5, args,
+    hex_lower(obfs, w->obfs, RR_OBFS_HEX);
+    const char *keys[6] = { key, ev, att, ans, KEY_RELAY_ATT, KEY_RELAY_EXP };
+    const char *args[9] = { w->key, w->punch, chan, life, max, w->relay ? w->ip : "",
+                            w->client ? w->client : "[]", obfs, w->name };
+    if (aredis_script(loop_redis(w->loop), SCRIPT_CONNECT_BEGIN, 6, keys, 9, args,
                       on_begin, w) != 0) {
         waiter_error(w, 503, "store_unavailable", "the state store is unavailable");
         return;
@@ -337,18 +346,37 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
 
 /* ---- open, tick, close ---- */
 
-void waiter_open(struct loop *l, struct conn *c, const char *name,
+/* The punch event's data: the client's addresses, then the relay's. */
+static char *punch_data(const struct waiter *w, const char *json, const struct connect_body *cb)
+{
+    char *with_relay = w->relay ? relays_append(json, w->relay) : NULL;
+    if (w->relay && with_relay == NULL)
+        return NULL;
+    char *punch = body_punch_event(with_relay ? with_relay : json, cb->nonce, cb->obfs);
+    free(with_relay);
+    return punch;
+}
+
+void waiter_open(struct loop *l, struct conn *c, const char *name, const char *ip,
                  const struct connect_body *cb)
 {
     size_t nlen = strlen(name);
     struct waiter *w = calloc(1, sizeof(*w) + nlen + 1);
     char *json = body_addresses_json(&cb->addrs);
-    char *punch = json ? body_punch_event(json, cb->nonce, cb->obfs) : NULL;
+    if (w != NULL && json != NULL) {
+        w->relay = relays_pick(&loop_config(l)->relays, cb->nonce);
+        w->punch = punch_data(w, json, cb);
+        if (w->relay) {
+            w->client = json;
+            json = NULL;
+            snprintf(w->ip, sizeof(w->ip), "%s", ip);
+        }
+    }
     free(json);
-    if (w == NULL || punch == NULL) {
+    if (w == NULL || w->punch == NULL) {
         log_msg(LOG_ERROR, "out_of_memory", "what=connect realm=%s", name);
-        free(w);
-        free(punch);
+        if (w != NULL)
+            waiter_free(w);
         respond_error(c, 503, "internal", "out of memory, try again");
         return;
     }
@@ -356,7 +384,6 @@ void waiter_open(struct loop *l, struct conn *c, const char *name,
     w->c = c;
     w->outcome = -1;
     w->owner.on_gone = on_gone;
-    w->punch = punch;
     memcpy(w->name, name, nlen + 1);
     memcpy(w->nonce, cb->nonce, sizeof(w->nonce));
     hex_lower(w->key, cb->nonce, RR_NONCE_HEX);

@@ -26,7 +26,7 @@ size_t waiter_count(const struct waiter_list *wl);
 
 /* Hold the connect request on c for realm name with the client's body cb.
  * Answers the request itself on any failure. */
-void waiter_open(struct loop *l, struct conn *c, const char *name,
+void waiter_open(struct loop *l, struct conn *c, const char *name, const char *ip,
                  const struct connect_body *cb);
 
 /* Answer the waits that reached their deadline; returns the next deadline

@@ -26,3 +26,22 @@ local function sweep_expired(realms, realmip, byip, metrics, now, limit)
     end
     return expired
 end
+
+-- End the session sid of realm name: delete its keys (realm, ev, att, ans:
+-- hr:realm:, hr:ev:, hr:att:, hr:ans:), take it out of the counts (realms,
+-- realmip, byip: hr:realms, hr:realmip, hr:byip) and publish "D <sid>" on
+-- channel so that its streams close and its waiting connects get 404.
+-- Used by deregister, kick and a heartbeat that heals a stale stream.
+local function end_session(realm, ev, att, ans, realms, realmip, byip, name, sid, channel)
+    local ip = redis.call('HGET', realm, 'ip')
+    redis.call('DEL', realm, ev, att, ans)
+    redis.call('ZREM', realms, name)
+    redis.call('HDEL', realmip, name)
+    if ip then redis.call('ZREM', byip, ip .. '|' .. name) end
+    redis.call('PUBLISH', channel, 'D ' .. sid)
+end
+
+-- The IP of an address "1.2.3.4:5" or "[2001:db8::1]:5".
+local function addr_ip(addr)
+    return string.match(addr, '^%[(.*)%]:%d+$') or string.match(addr, '^(.*):%d+$')
+end

@@ -4,7 +4,8 @@
 -- KEYS: 1 hr:realm:{name}  2 hr:att:{name}  3 hr:ans:{name}
 -- ARGV: 1 sid  2 nonce (lowercase)  3 addrs (JSON array)  4 channel hr:ch:{name}
 -- Returns: 0 ok, 4 bad session, 7 no attempt in flight for that nonce.
--- Touches: ans (set nonce, expiry as att); publishes "A <nonce> <addrs>".
+-- Touches: ans (set nonce, expiry as att), realm (answered, answer_at);
+--          publishes "A <nonce> <addrs>".
 
 local sid, nonce, addrs, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 
@@ -16,6 +17,8 @@ local score = tonumber(redis.call('ZSCORE', KEYS[2], nonce))
 if not score or score <= now then return 7 end
 
 redis.call('HSET', KEYS[3], nonce, addrs)
+redis.call('HINCRBY', KEYS[1], 'answered', 1)
+redis.call('HSET', KEYS[1], 'answer_at', now)
 -- ans may not have existed when connect_begin set its expiry.
 local pttl = redis.call('PTTL', KEYS[2])
 if pttl > 0 then redis.call('PEXPIRE', KEYS[3], pttl) end

@@ -8,7 +8,7 @@
 -- ARGV: 1 nonce (lowercase)  2 "peek" (optional)
 -- Returns: {0, addrs, "answer"}, {0, addrs, "stored"} or {5} (realm gone);
 --          with "peek", {7} while the attempt has no answer (nothing changed).
--- Touches: att and ans (remove nonce); reads realm.
+-- Touches: att and ans (remove nonce); realm (fallback: stored addresses given).
 
 local nonce = ARGV[1]
 local answer = redis.call('HGET', KEYS[3], nonce)
@@ -23,4 +23,5 @@ redis.call('HDEL', KEYS[3], nonce)
 
 if redis.call('EXISTS', KEYS[1]) == 0 then return {5} end
 if answer then return {0, answer, 'answer'} end
+redis.call('HINCRBY', KEYS[1], 'fallback', 1)
 return {0, redis.call('HGET', KEYS[1], 'addrs'), 'stored'}

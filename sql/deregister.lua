@@ -12,10 +12,5 @@ local name, sid, channel = ARGV[1], ARGV[2], ARGV[3]
 
 if redis.call('HGET', KEYS[1], 'sid') ~= sid then return 4 end
 
-local ip = redis.call('HGET', KEYS[1], 'ip')
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-redis.call('ZREM', KEYS[5], name)
-redis.call('HDEL', KEYS[6], name)
-if ip then redis.call('ZREM', KEYS[7], ip .. '|' .. name) end
-redis.call('PUBLISH', channel, 'D ' .. sid)
+end_session(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], name, sid, channel)
 return 0

@@ -4,14 +4,22 @@
 -- KEYS: 1 hr:realm:{name}  2 hr:ev:{name}
 -- ARGV: 1 sid  2 after: an event id, or "" for the realm's acked cursor
 --       3 hold token (optional): the stream now holding the realm
+--       4 the stream's client IP (with a hold token)
 -- Returns: {0, pttl_ms, after, record...}: the cursor used, then the records
 --          "<id> <event> <data>" whose id > after, oldest first; or {4}
 --          (bad session).
--- Touches: reads realm and ev; with a hold token sets realm's hold.
+-- Touches: reads realm and ev; with a hold token sets realm's hold,
+--          stream_ip and (when the holder changed) stream_at.
 
 if redis.call('HGET', KEYS[1], 'sid') ~= ARGV[1] then return {4} end
 
-if ARGV[3] and ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'hold', ARGV[3]) end
+if ARGV[3] and ARGV[3] ~= '' then
+    local set = {'hold', ARGV[3], 'stream_ip', ARGV[4] or 'unknown'}
+    if redis.call('HGET', KEYS[1], 'hold') ~= ARGV[3] then
+        set[5], set[6] = 'stream_at', now_ms()
+    end
+    redis.call('HSET', KEYS[1], unpack(set))
+end
 
 local after = tonumber(ARGV[2]) or tonumber(redis.call('HGET', KEYS[1], 'acked')) or 0
 -- A Last-Event-ID past the newest event (a stale id from an earlier

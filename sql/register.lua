@@ -39,7 +39,8 @@ if max_per_ip > 0 then
 end
 
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
-redis.call('HSET', KEYS[1], 'sid', sid, 'addrs', addrs, 'ip', ip, 'seq', 0, 'acked', 0)
+redis.call('HSET', KEYS[1], 'sid', sid, 'addrs', addrs, 'ip', ip, 'seq', 0, 'acked', 0,
+    'reg_at', now, 'addrs_at', now)
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[5], now + ttl, name)
 redis.call('HSET', KEYS[6], name, ip)

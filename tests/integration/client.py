@@ -47,10 +47,11 @@ class Response:
 
 
 def request(port, method, path, body=None, headers=None, auth=None,
-            timeout=15.0, host="127.0.0.1"):
+            timeout=15.0, host="127.0.0.1", source=None):
     """Send one request to host:port. body may be None, bytes, str or a
     JSON-able object (sent as JSON with Content-Type: application/json).
-    auth is the bearer secret (token or session id) or None."""
+    auth is the bearer secret (token or session id) or None. source: the
+    local IP to send from (e.g. "127.0.0.2"), or None."""
     hdrs = {}
     if isinstance(body, (dict, list)):
         body = json.dumps(body, separators=(",", ":")).encode()
@@ -62,7 +63,8 @@ def request(port, method, path, body=None, headers=None, auth=None,
         hdrs["Authorization"] = "Bearer " + auth
     if headers:
         hdrs.update(headers)
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
         conn.request(method, path, body=body, headers=hdrs)
         resp = conn.getresponse()
@@ -125,9 +127,10 @@ class EventStream:
     leaves the stream usable."""
 
     def __init__(self, port, name, session, timeout=5.0, headers=None,
-                 host="127.0.0.1", path=None):
+                 host="127.0.0.1", path=None, source=None):
         self.port = port
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setblocking(False)
         self._raw = b""          # bytes from the socket not yet decoded
         self._text = b""         # decoded body bytes not yet parsed
@@ -388,13 +391,14 @@ ADDRS = ["203.0.113.10:4433", "[2001:db8::1]:4433"]
 class Api:
     """The contract's calls against one port (the pool or a pinned worker)."""
 
-    def __init__(self, port, token):
+    def __init__(self, port, token, source=None):
         self.port = port
         self.token = token
+        self.source = source     # the local IP requests come from, or None
 
     def req(self, method, path, body=None, auth=None, headers=None, timeout=15.0):
         return request(self.port, method, path, body=body, auth=auth,
-                       headers=headers, timeout=timeout)
+                       headers=headers, timeout=timeout, source=self.source)
 
     def register(self, name, addrs=None, token=None, headers=None, body=None):
         if body is None:
@@ -428,7 +432,8 @@ class Api:
         return self.req("POST", "/v1/%s/connects/%s" % (name, n), body, auth=sid)
 
     def events(self, name, sid, timeout=5.0, headers=None):
-        return EventStream(self.port, name, sid, timeout=timeout, headers=headers)
+        return EventStream(self.port, name, sid, timeout=timeout, headers=headers,
+                           source=self.source)
 
 
 class Background:

@@ -795,10 +795,12 @@ class Stack:
 
     # -- clients -----------------------------------------------------------
 
-    def api(self, worker=None):
-        """An Api on the pool port, or on the port pinned to one worker."""
+    def api(self, worker=None, source=None):
+        """An Api on the pool port, or on the port pinned to one worker;
+        its requests come from the local IP source (default: the kernel's
+        choice, 127.0.0.1)."""
         port = self.port if worker is None else self.worker_ports[worker]
-        return Api(port, self.token)
+        return Api(port, self.token, source=source)
 
 
 # -- how a test says which stack it needs -------------------------------------

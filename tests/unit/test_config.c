@@ -15,6 +15,7 @@ static const char *const env_names[] = {
     "HYSTERIA_REALM_THREADS", "HYSTERIA_REALM_SESSION_TTL", "HYSTERIA_REALM_CONNECT_WAIT",
     "HYSTERIA_REALM_KEEPALIVE", "HYSTERIA_REALM_SCRIPTS_DIR", "HYSTERIA_REALM_TOKEN_FILE",
     "HYSTERIA_REALM_MAX_HELD", "HYSTERIA_REALM_FCGI_TIMEOUT", "HYSTERIA_REALM_FCGI_ALLOW",
+    "HYSTERIA_REALM_HEAL", "HYSTERIA_REALM_STATUS_LOOKUP", "HYSTERIA_REALM_RELAY_ADDRESS",
 };
 
 static void clear_env(void)
@@ -88,8 +89,31 @@ TEST(config_defaults)
     ASSERT_EQ_INT(10, c.connect_wait);
     ASSERT_EQ_INT(20, c.keepalive);
     ASSERT_EQ_STR(RR_SCRIPTS_DIR, c.scripts_dir);
+    ASSERT_EQ_INT(1, c.heal);
+    ASSERT_EQ_INT(1, c.status_lookup);
+    ASSERT_TRUE(c.relay_address == NULL);
+    ASSERT_EQ_INT(0, (int)c.relays.n);
     config_free(&c);
     config_free(&c);   /* a second free is harmless */
+}
+
+TEST(config_extensions)
+{
+    const char *args[] = { "--token", "t", "--heal", "false", "--status-lookup=no",
+                           "--relay-address", "192.0.2.1:7000 [2001:db8::1]:7000", NULL };
+    const char *bad[] = { "--token", "t", "--relay-address", "relay.example:7000", NULL };
+    struct config c;
+    char err[256];
+
+    clear_env();
+    ASSERT_EQ_INT(CONFIG_OK, load(&c, err, args));
+    ASSERT_EQ_INT(0, c.heal);
+    ASSERT_EQ_INT(0, c.status_lookup);
+    ASSERT_EQ_INT(2, (int)c.relays.n);
+    config_free(&c);
+    ASSERT_EQ_INT(CONFIG_ERROR, load(&c, err, bad));
+    ASSERT_TRUE(strstr(err, "--relay-address") != NULL);
+    ASSERT_TRUE(strstr(err, "relay.example:7000") != NULL);
 }
 
 TEST(config_token_required)

@@ -17,6 +17,8 @@ TEST(keys_each_kind)
     ASSERT_EQ_STR("hr:ans:home", k);
     ASSERT_EQ_INT(0, key_for(KEY_CHANNEL, "home", k, sizeof k));
     ASSERT_EQ_STR("hr:ch:home", k);
+    ASSERT_EQ_INT(0, key_for(KEY_HEAL, "home", k, sizeof k));
+    ASSERT_EQ_STR("hr:heal:home", k);
     ASSERT_EQ_STR("hr:realms", KEY_REALMS);
     ASSERT_EQ_STR("hr:realmip", KEY_REALMIP);
     ASSERT_EQ_STR("hr:byip", KEY_BYIP);

@@ -246,3 +246,30 @@ TEST(route_query_ignored)
     ASSERT_EQ_INT(EP_EVENTS, m.ep);
     ASSERT_EQ_STR("home", m.name);
 }
+
+TEST(route_status_extension)
+{
+    struct route_match m;
+
+    route_match("GET", "/v1/home", &m);             /* off: as the contract */
+    ASSERT_EQ_INT(0, m.method_ok);
+    ASSERT_EQ_STR("POST, DELETE", m.allow);
+
+    route_match_ext("GET", "/v1/home", ROUTE_EXT_STATUS, &m);
+    ASSERT_EQ_INT(EP_STATUS, m.ep);
+    ASSERT_EQ_INT(1, m.method_ok);
+    ASSERT_EQ_INT(AUTH_TOKEN, m.auth);
+    ASSERT_EQ_STR("home", m.name);
+
+    route_match_ext("POST", "/v1/home", ROUTE_EXT_STATUS, &m);
+    ASSERT_EQ_INT(EP_REGISTER, m.ep);
+    ASSERT_EQ_INT(1, m.method_ok);
+
+    route_match_ext("PUT", "/v1/home", ROUTE_EXT_STATUS, &m);
+    ASSERT_EQ_INT(0, m.method_ok);
+    ASSERT_EQ_STR("GET, POST, DELETE", m.allow);
+
+    route_match_ext("GET", "/v1/home/heartbeat", ROUTE_EXT_STATUS, &m);
+    ASSERT_EQ_INT(0, m.method_ok);
+    ASSERT_EQ_STR("POST", m.allow);
+}
