@@ -507,8 +507,8 @@ int admin_cmd_kick(struct admin_ctx *a, int argc, char **argv)
         goto out;
     }
     const char *argv_fcall[] = {
-        "FCALL", scripts_get(SCRIPT_KICK)->function, "7",
-        keys[0], keys[1], keys[2], keys[3], KEY_REALMS, KEY_REALMIP, KEY_BYIP,
+        "FCALL", scripts_get(SCRIPT_KICK)->function, "8",
+        keys[0], keys[1], keys[2], keys[3], KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_REALMTOK,
         name, keys[4],
     };
     r = redisCommandArgv(a->redis, (int)(sizeof(argv_fcall) / sizeof(argv_fcall[0])), argv_fcall,

@@ -341,7 +341,7 @@ static void do_register(struct req *q)
 {
     struct addr_list addrs;
     char why[WHY_MAX], ip[RR_IP_STRLEN], ttl[24], maxr[24], maxip[24];
-    char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX];
+    char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], ch[KEY_MAX];
     const struct config *cfg = loop_config(q->l);
     if (!token_ok(q)) {
         respond_error(q->c, 401, "invalid_token", "invalid token");
@@ -364,13 +364,15 @@ static void do_register(struct req *q)
     key_for(KEY_EVENTS, q->m.name, ev, sizeof(ev));
     key_for(KEY_ATTEMPTS, q->m.name, att, sizeof(att));
     key_for(KEY_ANSWERS, q->m.name, ans, sizeof(ans));
+    key_for(KEY_CHANNEL, q->m.name, ch, sizeof(ch));
     snprintf(ttl, sizeof(ttl), "%ld", cfg->session_ttl * 1000);
     snprintf(maxr, sizeof(maxr), "%ld", cfg->max_realms);
     snprintf(maxip, sizeof(maxip), "%ld", cfg->max_realms_per_ip);
-    const char *keys[8] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_METRICS };
-    const char *args[7] = { q->m.name, q->sid, json, ip, ttl, maxr, maxip };
+    const char *keys[11] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_METRICS,
+                             KEY_REALMTOK, "hr:tok:", "hr:tokrealms:" };
+    const char *args[11] = { q->m.name, q->sid, json, ip, ttl, maxr, maxip, "", "0", "0", ch };
     log_msg(LOG_DEBUG, "register", "realm=%s ip=%s", q->m.name, ip);
-    call_send(q, NULL, SCRIPT_REGISTER, 8, keys, 7, args, on_register);
+    call_send(q, NULL, SCRIPT_REGISTER, 11, keys, 11, args, on_register);
     free(json);
 }
 
@@ -398,10 +400,11 @@ static void do_heartbeat(struct req *q)
     key_for(KEY_HEAL, q->m.name, heal, sizeof(heal));
     key_for(KEY_CHANNEL, q->m.name, ch, sizeof(ch));
     snprintf(ttl, sizeof(ttl), "%ld", cfg->session_ttl * 1000);
-    const char *keys[9] = { key, ev, KEY_REALMS, att, ans, KEY_REALMIP, KEY_BYIP, heal, KEY_METRICS };
+    const char *keys[10] = { key, ev, KEY_REALMS, att, ans, KEY_REALMIP, KEY_BYIP, heal, KEY_METRICS,
+                             KEY_REALMTOK };
     const char *args[8] = { q->m.name, q->sid, json ? json : "", ttl, ttl_event, ch, ip,
                             cfg->heal ? "1" : "0" };
-    call_send(q, NULL, SCRIPT_HEARTBEAT, 9, keys, 8, args, on_heartbeat);
+    call_send(q, NULL, SCRIPT_HEARTBEAT, 10, keys, 8, args, on_heartbeat);
     free(json);
 }
 
@@ -426,9 +429,9 @@ static void do_deregister(struct req *q)
     key_for(KEY_ATTEMPTS, q->m.name, att, sizeof(att));
     key_for(KEY_ANSWERS, q->m.name, ans, sizeof(ans));
     key_for(KEY_CHANNEL, q->m.name, ch, sizeof(ch));
-    const char *keys[7] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP };
+    const char *keys[8] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_REALMTOK };
     const char *args[3] = { q->m.name, q->sid, ch };
-    call_send(q, NULL, SCRIPT_DEREGISTER, 7, keys, 3, args, on_deregister);
+    call_send(q, NULL, SCRIPT_DEREGISTER, 8, keys, 3, args, on_deregister);
 }
 
 static void do_answer(struct req *q)

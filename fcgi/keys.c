@@ -13,6 +13,8 @@ static const char *const key_prefix[] = {
     [KEY_ANSWERS] = "hr:ans:",
     [KEY_CHANNEL] = "hr:ch:",
     [KEY_HEAL] = "hr:heal:",
+    [KEY_TOKEN] = "hr:tok:",
+    [KEY_TOKEN_REALMS] = "hr:tokrealms:",
 };
 
 /* Write the key of kind for realm name into out (outlen bytes).

@@ -11,6 +11,8 @@
 #define KEY_METRICS "hr:metrics"     /* HASH series -> count (fcgi/metrics.c) */
 #define KEY_MWORKERS "hr:mworkers"   /* HASH "worker|gauge" -> value */
 #define KEY_WORKERS "hr:workers"     /* ZSET worker -> expiry of its gauges */
+#define KEY_REALMTOK "hr:realmtok"   /* HASH name -> id of the scoped token that registered it */
+#define KEY_TOKENS "hr:toks"         /* ZSET token id -> expiry (+inf: never) */
 #define KEY_RELAY_ATT "hr:relay:att" /* HASH nonce -> attempt record for the relays */
 #define KEY_RELAY_EXP "hr:relay:exp" /* ZSET nonce -> expiry of that record */
 #define KEY_RELAY_CHANNEL "hr:relay"  /* the channel the records are published on */
@@ -22,8 +24,11 @@
  *   hr:ans:{name}    HASH nonce -> answered addresses JSON
  *   hr:ch:{name}     the channel: "E sid id name data", "A nonce addrs", "D sid"
  *   hr:heal:{name}   HASH healed_at, heals, multi: stale-stream healing
+ *   hr:tok:{id}      HASH a scoped token's record (token.h), by its id
+ *   hr:tokrealms:{id} SET names registered with that token
  * Each writes "prefix + name" into out and returns 0, or -1 if it does not fit. */
-enum key_kind { KEY_REALM, KEY_EVENTS, KEY_ATTEMPTS, KEY_ANSWERS, KEY_CHANNEL, KEY_HEAL };
+enum key_kind { KEY_REALM, KEY_EVENTS, KEY_ATTEMPTS, KEY_ANSWERS, KEY_CHANNEL, KEY_HEAL,
+                KEY_TOKEN, KEY_TOKEN_REALMS };
 
 int key_for(enum key_kind kind, const char *name, char *out, size_t outlen);
 

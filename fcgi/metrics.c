@@ -571,11 +571,11 @@ static void on_read(void *priv, const struct aresult *res)
 /* After the flush (same connection, so Redis runs it first): the read. */
 void metrics_scrape(struct loop *l, struct conn *c)
 {
-    const char *keys[5] = { KEY_METRICS, KEY_MWORKERS, KEY_WORKERS, "hr:realms", "hr:realmip" };
-    const char *args[2] = { "1000", "hr:byip" };
+    const char *keys[7] = { KEY_METRICS, KEY_MWORKERS, KEY_WORKERS, KEY_REALMS, KEY_REALMIP,
+                            KEY_BYIP, KEY_REALMTOK };
+    const char *args[1] = { "1000" };
     flush(l, on_flushed, NULL);
-    const char *keys6[6] = { keys[0], keys[1], keys[2], keys[3], keys[4], args[1] };
-    if (aredis_script(loop_redis(l), SCRIPT_METRICS_READ, 6, keys6, 1, args, on_read, c) != 0) {
+    if (aredis_script(loop_redis(l), SCRIPT_METRICS_READ, 7, keys, 1, args, on_read, c) != 0) {
         respond_unavailable(c);
         return;
     }

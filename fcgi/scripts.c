@@ -35,6 +35,8 @@ static struct script scripts_table[SCRIPT_COUNT] = {
     [SCRIPT_METRICS_READ] = { .file = "metrics_read.lua" },
     [SCRIPT_KICK] = { .file = "kick.lua" },
     [SCRIPT_STATUS] = { .file = "status.lua" },
+    [SCRIPT_TOKEN_ADD] = { .file = "token_add.lua" },
+    [SCRIPT_TOKEN_REVOKE] = { .file = "token_revoke.lua" },
 };
 
 /* Read all of the open file fd (size bytes by fstat) into a malloc'd,

@@ -17,6 +17,8 @@ enum store_status {
     STORE_RATE_LIMITED = 6,   /* connect: too many attempts in flight */
     STORE_NO_ATTEMPT = 7,     /* connect answer: no attempt for that nonce */
     STORE_HEALED = 8,         /* heartbeat: the stream was stale, the session ended */
+    STORE_TOKEN_GONE = 9,     /* register: the scoped token was revoked or expired */
+    STORE_QUOTA = 10,         /* register: the scoped token's quota of live realms */
     STORE_UNAVAILABLE = -1    /* Redis unreachable or answered with an error */
 };
 

@@ -32,6 +32,9 @@
  * picks one by source address and port), a source using several ports may
  * get up to P times the rate.
  *
+ * The sockets, the datagram batch and the signalfd are udp.c's, shared
+ * with hysteria-realm-relay.
+ *
  * Logs: key=value lines on stderr (log.c): msg=started; msg=stun_stats once
  * a minute with that minute's answered, ignored (malformed), rate_limited,
  * send_failed; msg=stopped with the totals. Nothing per datagram. */
@@ -45,7 +48,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +55,7 @@
 #include "log.h"
 #include "number.h"
 #include "stun_msg.h"
+#include "udp.h"
 
 #ifndef RR_VERSION
 #define RR_VERSION "unknown"
@@ -63,8 +66,6 @@
 #define DEFAULT_RATE 20
 #define RATE_MAX 1000000L
 #define LISTEN_MAX 16
-#define BATCH 32                   /* datagrams per recvmmsg */
-#define DRAIN_MAX 1024             /* datagrams per socket per wake-up */
 #define DGRAM_MAX 1500             /* longer ones are ignored */
 #define STATS_MS 60000
 #define RATE_SLOTS 4096            /* a power of two */
@@ -74,15 +75,8 @@
 
 enum stun_args { ARGS_OK, ARGS_EXIT, ARGS_ERROR };
 
-/* One address to listen on, from --listen. */
-struct stun_addr {
-    struct sockaddr_storage sa;
-    socklen_t len;
-    int is_default;                /* from DEFAULT_LISTEN: may be skipped */
-};
-
 struct stun_opts {
-    struct stun_addr listen[LISTEN_MAX];
+    struct udp_addr listen[LISTEN_MAX];
     size_t nlisten;
     long rate;
 };
@@ -105,23 +99,10 @@ struct stun_server {
     long rate;
     uint64_t seed;
     struct rate_entry *table;      /* RATE_SLOTS entries */
+    struct udp_batch *batch;       /* DGRAM_MAX bytes per datagram */
     struct stun_counts minute, total;
     uint64_t next_stats_ms;
 };
-
-/* What one recvmmsg call fills: datagrams, their senders, their pktinfo. */
-struct stun_batch {
-    struct mmsghdr msgs[BATCH];
-    struct iovec iov[BATCH];
-    struct sockaddr_storage from[BATCH];
-    uint8_t buf[BATCH][DGRAM_MAX];
-    union {
-        char c[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-        struct cmsghdr align;
-    } ctl[BATCH];
-};
-
-static struct stun_batch batch;
 
 /* Milliseconds of CLOCK_MONOTONIC, plus 1: never 0 (0 marks a free rate slot). */
 static uint64_t now_ms(void)
@@ -148,60 +129,6 @@ static void usage(FILE *out)
             "  --help               print this text and exit\n"
             "  --version            print the version and exit\n",
             PROGRAM, DEFAULT_LISTEN, DEFAULT_RATE, RATE_MAX);
-}
-
-/* Parse one "a.b.c.d:port" or "[v6]:port" (n bytes at s) into a. 0 or -1. */
-static int parse_addr(const char *s, size_t n, struct stun_addr *a)
-{
-    char host[INET6_ADDRSTRLEN + 2];
-    const char *colon = n > 0 ? memrchr(s, ':', n) : NULL;
-    size_t hlen = colon != NULL ? (size_t)(colon - s) : 0;
-    long port;
-
-    if (colon == NULL || hlen == 0 || hlen >= sizeof host
-        || number_parse(colon + 1, n - hlen - 1, 1, 65535, &port) != 0)
-        return -1;
-    memset(a, 0, sizeof *a);
-    if (s[0] == '[' && s[hlen - 1] == ']' && hlen > 2) {
-        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->sa;
-        memcpy(host, s + 1, hlen - 2);
-        host[hlen - 2] = '\0';
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        a->len = sizeof *v6;
-        return inet_pton(AF_INET6, host, &v6->sin6_addr) == 1 ? 0 : -1;
-    }
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&a->sa;
-    memcpy(host, s, hlen);
-    host[hlen] = '\0';
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons((uint16_t)port);
-    a->len = sizeof *v4;
-    return inet_pton(AF_INET, host, &v4->sin_addr) == 1 ? 0 : -1;
-}
-
-/* Add the comma-separated addresses of spec to o. 0, or -1 with err set. */
-static int add_listen(struct stun_opts *o, const char *spec, int is_default,
-                      char *err, size_t errlen)
-{
-    const char *p = spec;
-
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma != NULL ? (size_t)(comma - p) : strlen(p);
-        if (o->nlisten == LISTEN_MAX) {
-            snprintf(err, errlen, "more than %d --listen addresses", LISTEN_MAX);
-            return -1;
-        }
-        if (parse_addr(p, n, &o->listen[o->nlisten]) != 0) {
-            snprintf(err, errlen, "--listen: not IPV4:PORT or [IPV6]:PORT: \"%.*s\"", (int)n, p);
-            return -1;
-        }
-        o->listen[o->nlisten++].is_default = is_default;
-        if (comma == NULL)
-            return 0;
-        p = comma + 1;
-    }
 }
 
 /* The value of the flag at argv[*i]: after '=' or the next argument
@@ -246,7 +173,8 @@ static enum stun_args parse_arg(struct stun_opts *o, int argc, char **argv, int 
         if (!*listen_given)
             o->nlisten = 0;                     /* the first --listen replaces the default */
         *listen_given = 1;
-        return add_listen(o, v, 0, err, errlen) == 0 ? ARGS_OK : ARGS_ERROR;
+        return udp_add_listen(o->listen, &o->nlisten, LISTEN_MAX, v, 0, err, errlen) == 0
+               ? ARGS_OK : ARGS_ERROR;
     }
     snprintf(err, errlen, "unknown argument \"%s\" (see --help)", a);
     return ARGS_ERROR;
@@ -260,7 +188,7 @@ static enum stun_args parse_args(struct stun_opts *o, int argc, char **argv,
 
     memset(o, 0, sizeof *o);
     o->rate = DEFAULT_RATE;
-    if (add_listen(o, DEFAULT_LISTEN, 1, err, errlen) != 0)
+    if (udp_add_listen(o->listen, &o->nlisten, LISTEN_MAX, DEFAULT_LISTEN, 1, err, errlen) != 0)
         return ARGS_ERROR;
     for (int i = 1; i < argc; i++) {
         enum stun_args r = parse_arg(o, argc, argv, &i, &listen_given, err, errlen);
@@ -351,154 +279,24 @@ static int rate_allow(struct stun_server *s, const struct sockaddr_storage *from
     return 1;
 }
 
-/* ---- sockets ---- */
-
-/* "a.b.c.d:port" or "[v6]:port" of sa into buf. */
-static const char *addr_text(const struct sockaddr_storage *sa, char *buf, size_t size)
-{
-    char ip[INET6_ADDRSTRLEN] = "?";
-
-    if (sa->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
-        snprintf(buf, size, "[%s]:%u", ip, ntohs(v6->sin6_port));
-    } else {
-        const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
-        snprintf(buf, size, "%s:%u", ip, ntohs(v4->sin_port));
-    }
-    return buf;
-}
-
-/* A non-blocking UDP socket bound to a with SO_REUSEPORT, the pktinfo of
- * each datagram asked for (and IPV6_V6ONLY for IPv6). The descriptor, or -1
- * with errno set. */
-static int open_udp(const struct stun_addr *a)
-{
-    int one = 1, v6 = a->sa.ss_family == AF_INET6;
-    int fd = socket(a->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-
-    if (fd < 0)
-        return -1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0
-        || (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
-        || (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0)
-        || (!v6 && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) != 0)
-        || bind(fd, (const struct sockaddr *)&a->sa, a->len) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-/* Open every --listen address into s and add it to the epoll set; the
- * bound addresses are listed in where. 0, or -1 with err set. A default
- * address of a family the kernel lacks (no IPv6) is skipped with a warning. */
-static int open_all(struct stun_server *s, const struct stun_opts *o, char *where,
-                    size_t wsize, char *err, size_t errlen)
-{
-    char text[INET6_ADDRSTRLEN + 16];
-    size_t used = 0;
-
-    where[0] = '\0';
-    for (size_t k = 0; k < o->nlisten; k++) {
-        const struct stun_addr *a = &o->listen[k];
-        struct sockaddr_storage bound;
-        socklen_t blen = sizeof bound;
-        int fd = open_udp(a);
-        if (fd < 0 && a->is_default && errno == EAFNOSUPPORT) {
-            log_msg(LOG_WARN, "listen_skipped", "listen=%s error=\"%s\"",
-                    addr_text(&a->sa, text, sizeof text), strerror(errno));
-            continue;
-        }
-        if (fd < 0) {
-            snprintf(err, errlen, "cannot listen on %s: %s",
-                     addr_text(&a->sa, text, sizeof text), strerror(errno));
-            return -1;
-        }
-        s->fds[s->nfds++] = fd;
-        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(s->nfds - 1) };
-        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
-            return -1;
-        }
-        if (getsockname(fd, (struct sockaddr *)&bound, &blen) != 0)
-            bound = a->sa;
-        used += (size_t)snprintf(where + used, wsize - used, "%s%s", used ? "," : "",
-                                 addr_text(&bound, text, sizeof text));
-        if (used >= wsize)
-            used = wsize - 1;
-    }
-    if (s->nfds == 0) {
-        snprintf(err, errlen, "no address to listen on");
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- answering ---- */
 
-/* Control data for an answer sent from the address the datagram rx was
- * sent to (its IP_PKTINFO / IPV6_PKTINFO) into ctl; its length, 0 if rx
- * had none. */
-static size_t reply_control(const struct msghdr *rx, void *ctl, size_t size)
+/* The socket a batch is drained from, for handle(). */
+struct stun_drain {
+    struct stun_server *s;
+    int fd;
+    uint64_t now;
+};
+
+/* Handle the datagram m (from recvmmsg) received on the socket of ctx (a
+ * struct stun_drain): answer it from the address it was sent to. */
+static void handle(void *ctx, struct mmsghdr *m)
 {
-    struct msghdr tx = { .msg_control = ctl, .msg_controllen = size };
-    struct cmsghdr *c;
-
-    for (c = CMSG_FIRSTHDR((struct msghdr *)rx); c != NULL;
-         c = CMSG_NXTHDR((struct msghdr *)rx, c)) {
-        struct cmsghdr *out = CMSG_FIRSTHDR(&tx);
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO
-            && size >= CMSG_SPACE(sizeof(struct in_pktinfo))) {
-            struct in_pktinfo pi;
-            memcpy(&pi, CMSG_DATA(c), sizeof pi);
-            pi.ipi_ifindex = 0;                  /* route as usual, from ipi_spec_dst */
-            *out = *c;
-            out->cmsg_len = CMSG_LEN(sizeof pi);
-            memcpy(CMSG_DATA(out), &pi, sizeof pi);
-            return CMSG_SPACE(sizeof pi);
-        }
-        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO
-            && size >= CMSG_SPACE(sizeof(struct in6_pktinfo))) {
-            *out = *c;
-            out->cmsg_len = CMSG_LEN(sizeof(struct in6_pktinfo));
-            memcpy(CMSG_DATA(out), CMSG_DATA(c), sizeof(struct in6_pktinfo));
-            return CMSG_SPACE(sizeof(struct in6_pktinfo));
-        }
-    }
-    return 0;
-}
-
-/* Send the n bytes at p on fd to the sender of rx, from the address rx
- * came to. 0, or -1 (dropped: the socket buffer is full, or an error). */
-static int send_answer(int fd, const uint8_t *p, size_t n, struct msghdr *rx)
-{
-    union {
-        char c[CMSG_SPACE(sizeof(struct in6_pktinfo))];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = { .iov_base = (void *)p, .iov_len = n };
-    struct msghdr tx = { .msg_name = rx->msg_name, .msg_namelen = rx->msg_namelen,
-                         .msg_iov = &iov, .msg_iovlen = 1 };
-    ssize_t w;
-
-    memset(&ctl, 0, sizeof ctl);
-    tx.msg_controllen = reply_control(rx, ctl.c, sizeof ctl.c);
-    tx.msg_control = tx.msg_controllen ? ctl.c : NULL;
-    do {
-        w = sendmsg(fd, &tx, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (w < 0 && errno == EINTR);
-    return w == (ssize_t)n ? 0 : -1;
-}
-
-/* Handle the datagram m (from recvmmsg) received on fd. */
-static void handle(struct stun_server *s, int fd, struct mmsghdr *m, uint64_t now)
-{
+    struct stun_drain *d = ctx;
+    struct stun_server *s = d->s;
     uint8_t out[STUN_ANSWER_MAX];
     const struct sockaddr_storage *from = m->msg_hdr.msg_name;
+    struct sockaddr_storage local;
     int n = 0;
 
     if (!(m->msg_hdr.msg_flags & MSG_TRUNC) && m->msg_hdr.msg_namelen > 0)
@@ -506,54 +304,21 @@ static void handle(struct stun_server *s, int fd, struct mmsghdr *m, uint64_t no
                         (const struct sockaddr *)from, out, sizeof out);
     if (n <= 0)
         s->minute.ignored++;
-    else if (!rate_allow(s, from, now))
+    else if (!rate_allow(s, from, d->now))
         s->minute.limited++;
-    else if (send_answer(fd, out, (size_t)n, &m->msg_hdr) != 0)
+    else if (udp_send(d->fd, out, (size_t)n, from, m->msg_hdr.msg_namelen,
+                      udp_local_of(&m->msg_hdr, &local) == 0 ? &local : NULL) != 0)
         s->minute.send_failed++;
     else
         s->minute.answered++;
 }
 
-/* Point the batch's headers at its buffers again (recvmmsg changes the
- * lengths). */
-static void batch_reset(void)
-{
-    for (int k = 0; k < BATCH; k++) {
-        struct msghdr *h = &batch.msgs[k].msg_hdr;
-        batch.iov[k].iov_base = batch.buf[k];
-        batch.iov[k].iov_len = sizeof batch.buf[k];
-        h->msg_name = &batch.from[k];
-        h->msg_namelen = sizeof batch.from[k];
-        h->msg_iov = &batch.iov[k];
-        h->msg_iovlen = 1;
-        h->msg_control = batch.ctl[k].c;
-        h->msg_controllen = sizeof batch.ctl[k].c;
-        h->msg_flags = 0;
-        batch.msgs[k].msg_len = 0;
-    }
-}
-
-/* Read and answer what waits on fd: until EAGAIN, or DRAIN_MAX datagrams. */
+/* Read and answer what waits on fd. */
 static void drain(struct stun_server *s, int fd)
 {
-    for (int got = 0; got < DRAIN_MAX;) {
-        int r;
-        batch_reset();
-        r = recvmmsg(fd, batch.msgs, BATCH, MSG_DONTWAIT, NULL);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-                log_msg(LOG_WARN, "recv_failed", "fd=%d error=\"%s\"", fd, strerror(errno));
-            return;
-        }
-        uint64_t now = now_ms();
-        for (int k = 0; k < r; k++)
-            handle(s, fd, &batch.msgs[k], now);
-        got += r;
-        if (r < BATCH)
-            return;
-    }
+    struct stun_drain d = { .s = s, .fd = fd, .now = now_ms() };
+
+    udp_drain(fd, s->batch, handle, &d);
 }
 
 /* ---- the loop ---- */
@@ -586,18 +351,6 @@ static void stats_tick(struct stun_server *s, uint64_t now)
     s->next_stats_ms = now + STATS_MS;
 }
 
-/* 1 if a SIGTERM or SIGINT was read from the signalfd. */
-static int read_signal(int sigfd)
-{
-    struct signalfd_siginfo si;
-    ssize_t r = read(sigfd, &si, sizeof si);
-
-    if (r != (ssize_t)sizeof si)
-        return 0;
-    log_msg(LOG_INFO, "stopping", "signal=%s", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-    return 1;
-}
-
 /* Serve until SIGTERM or SIGINT. 0, or -1 if epoll failed. */
 static int serve(struct stun_server *s)
 {
@@ -614,7 +367,7 @@ static int serve(struct stun_server *s)
         }
         for (int k = 0; k < n; k++) {
             if (evs[k].data.u32 == SIGNAL_TAG) {
-                if (read_signal(s->sigfd))
+                if (udp_read_signal(s->sigfd))
                     return 0;
             } else if (evs[k].data.u32 < s->nfds) {
                 drain(s, s->fds[evs[k].data.u32]);
@@ -625,31 +378,29 @@ static int serve(struct stun_server *s)
 }
 
 /* Set up s: the epoll set, the signalfd (SIGTERM, SIGINT already blocked),
- * the rate table, the sockets. 0, or -1 with err set. */
+ * the rate table, the batch, the sockets. 0, or -1 with err set. */
 static int setup(struct stun_server *s, const struct stun_opts *o, char *where, size_t wsize,
                  char *err, size_t errlen)
 {
-    sigset_t sigs;
     struct epoll_event ev = { .events = EPOLLIN, .data.u32 = SIGNAL_TAG };
 
     s->rate = o->rate;
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    s->sigfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
+    s->sigfd = udp_signalfd();
     if (s->epfd < 0 || s->sigfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &ev) != 0) {
         snprintf(err, errlen, "epoll or signalfd: %s", strerror(errno));
         return -1;
     }
     s->table = calloc(RATE_SLOTS, sizeof *s->table);
-    if (s->table == NULL) {
+    s->batch = udp_batch_new(DGRAM_MAX);
+    if (s->table == NULL || s->batch == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (getrandom(&s->seed, sizeof s->seed, GRND_NONBLOCK) != (ssize_t)sizeof s->seed)
         s->seed = (uint64_t)now_ms() * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
-    return open_all(s, o, where, wsize, err, errlen);
+    return udp_open_all(s->epfd, o->listen, o->nlisten, s->fds, &s->nfds, where, wsize,
+                        err, errlen);
 }
 
 /* Close what setup opened. */
@@ -662,6 +413,7 @@ static void teardown(struct stun_server *s)
     if (s->epfd >= 0)
         close(s->epfd);
     free(s->table);
+    udp_batch_free(s->batch);
 }
 
 int main(int argc, char **argv)
@@ -669,14 +421,9 @@ int main(int argc, char **argv)
     static struct stun_opts opts;
     struct stun_server s = { .epfd = -1, .sigfd = -1 };
     char err[512], where[LISTEN_MAX * (INET6_ADDRSTRLEN + 10)];
-    sigset_t sigs;
     int rc = 2;
 
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigprocmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    udp_block_signals();
 
     enum stun_args ar = parse_args(&opts, argc, argv, err, sizeof err);
     if (ar != ARGS_OK) {

@@ -9,15 +9,16 @@ local function now_ms()
 end
 
 -- Take up to limit realms whose expiry score is past now out of the counts
--- (realms, realmip, byip: hr:realms, hr:realmip, hr:byip) and count them as
--- expired sessions in metrics (hr:metrics; nil: not counted). Returns how
--- many were swept.
-local function sweep_expired(realms, realmip, byip, metrics, now, limit)
+-- (realms, realmip, byip, realmtok: hr:realms, hr:realmip, hr:byip,
+-- hr:realmtok) and count them as expired sessions in metrics (hr:metrics;
+-- nil: not counted). Returns how many were swept.
+local function sweep_expired(realms, realmip, byip, realmtok, metrics, now, limit)
     local expired = 0
     for _, old in ipairs(redis.call('ZRANGEBYSCORE', realms, '-inf', now, 'LIMIT', 0, limit)) do
         local oldip = redis.call('HGET', realmip, old)
         if oldip then redis.call('ZREM', byip, oldip .. '|' .. old) end
         redis.call('HDEL', realmip, old)
+        redis.call('HDEL', realmtok, old)
         redis.call('ZREM', realms, old)
         expired = expired + 1
     end
@@ -29,14 +30,16 @@ end
 
 -- End the session sid of realm name: delete its keys (realm, ev, att, ans:
 -- hr:realm:, hr:ev:, hr:att:, hr:ans:), take it out of the counts (realms,
--- realmip, byip: hr:realms, hr:realmip, hr:byip) and publish "D <sid>" on
--- channel so that its streams close and its waiting connects get 404.
--- Used by deregister, kick and a heartbeat that heals a stale stream.
-local function end_session(realm, ev, att, ans, realms, realmip, byip, name, sid, channel)
+-- realmip, byip, realmtok: hr:realms, hr:realmip, hr:byip, hr:realmtok)
+-- and publish "D <sid>" on channel so that its streams close and its
+-- waiting connects get 404. Used by deregister, kick, a heartbeat that
+-- heals a stale stream, and an owner's re-claim.
+local function end_session(realm, ev, att, ans, realms, realmip, byip, realmtok, name, sid, channel)
     local ip = redis.call('HGET', realm, 'ip')
     redis.call('DEL', realm, ev, att, ans)
     redis.call('ZREM', realms, name)
     redis.call('HDEL', realmip, name)
+    redis.call('HDEL', realmtok, name)
     if ip then redis.call('ZREM', byip, ip .. '|' .. name) end
     redis.call('PUBLISH', channel, 'D ' .. sid)
 end

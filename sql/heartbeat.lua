@@ -4,6 +4,7 @@
 --
 -- KEYS: 1 hr:realm:{name}  2 hr:ev:{name}  3 hr:realms  4 hr:att:{name}
 --       5 hr:ans:{name}  6 hr:realmip  7 hr:byip  8 hr:heal:{name}  9 hr:metrics
+--       10 hr:realmtok
 -- ARGV: 1 name  2 sid  3 addrs (JSON array) or "" to keep  4 ttl_ms
 --       5 event data (one-line JSON)  6 channel hr:ch:{name}  7 client ip
 --       8 "1" to heal stale streams, "0" not to
@@ -61,7 +62,7 @@ if stale() then
     redis.call('HINCRBY', KEYS[8], 'heals', 1)
     redis.call('PEXPIRE', KEYS[8], HEAL_WINDOW_MS)
     redis.call('HINCRBY', KEYS[9], 'hysteria_realm_heals_total{result="healed"}', 1)
-    end_session(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[3], KEYS[6], KEYS[7], name, sid, channel)
+    end_session(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[3], KEYS[6], KEYS[7], KEYS[10], name, sid, channel)
     return 8
 end
 

@@ -4,7 +4,7 @@
 -- expired sessions.
 --
 -- KEYS: 1 hr:metrics  2 hr:mworkers  3 hr:workers  4 hr:realms
---       5 hr:realmip  6 hr:byip
+--       5 hr:realmip  6 hr:byip  7 hr:realmtok
 -- ARGV: 1 most expired realms to sweep
 -- Returns: {live realms, n, series, value, ... (n pairs),
 --           "<worker>|<gauge>", value, ...}
@@ -13,7 +13,7 @@
 --          workers past their expiry).
 
 local now = now_ms()
-sweep_expired(KEYS[4], KEYS[5], KEYS[6], KEYS[1], now, tonumber(ARGV[1]))
+sweep_expired(KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[1], now, tonumber(ARGV[1]))
 
 for _, gone in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
     for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do

@@ -1,0 +1,353 @@
+/* relay_feed.c -- the relay's Redis side (see relay_feed.h): subscriber
+ * and command connections, record parsing, counters. One thread: the
+ * relay's loop. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+
+#include "log.h"
+#include "redis_sync.h"
+#include "relay_feed.h"
+
+#define FEED_CHANNEL "hr:relay"
+#define FEED_HASH "hr:relay:att"
+#define FEED_METRICS "hr:metrics"
+#define FEED_TIMEOUT_MS 1000
+#define FEED_BACKOFF_MIN_MS 100
+#define FEED_BACKOFF_MAX_MS 2000
+#define FEED_SCAN_COUNT "512"
+
+struct relay_feed {
+    const struct redis_target *target;
+    int epfd;
+    uint32_t tag;
+    relay_feed_fn fn;
+    void *ctx;
+    redisContext *sub, *cmd;           /* both NULL while down */
+    uint64_t next_try_ms;
+    uint64_t backoff_ms;
+    int outage_logged;                 /* redis_unreachable said for this outage */
+    int ever_up;
+};
+
+/* ---- records ---- */
+
+/* The string member key of o into *s (length *n). 0 or -1. */
+static int json_str(struct json_object *o, const char *key, const char **s, size_t *n)
+{
+    struct json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return -1;
+    *s = json_object_get_string(v);
+    *n = (size_t)json_object_get_string_len(v);
+    return 0;
+}
+
+/* Add the IPs of the array member key of o to side of s (bad ones skipped). */
+static int json_ips(struct json_object *o, const char *key, struct relay_spec *s,
+                    enum relay_side_id side)
+{
+    struct json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
+        return -1;
+    for (size_t k = 0; k < json_object_array_length(v); k++) {
+        struct json_object *e = json_object_array_get_idx(v, k);
+        if (json_object_is_type(e, json_type_string))
+            relay_spec_add_ip(s, side, json_object_get_string(e));
+    }
+    return 0;
+}
+
+/* Fill s from the parsed record o. 0, or -1 with err set. */
+static int record_fields(struct json_object *o, struct relay_spec *s, char *err, size_t errlen)
+{
+    const char *str;
+    size_t n;
+    struct json_object *v;
+
+    if (json_str(o, "nonce", &str, &n) != 0 || relay_hex_decode(str, n, s->nonce, PUNCH_NONCE_LEN) != 0)
+        return snprintf(err, errlen, "nonce: not 32 lowercase hex digits"), -1;
+    if (json_str(o, "obfs", &str, &n) != 0 || relay_hex_decode(str, n, s->obfs, PUNCH_KEY_LEN) != 0)
+        return snprintf(err, errlen, "obfs: not 64 lowercase hex digits"), -1;
+    if (json_str(o, "realm", &str, &n) != 0 || n == 0 || n >= RELAY_REALM_MAX)
+        return snprintf(err, errlen, "realm: not a name"), -1;
+    memcpy(s->realm, str, n);
+    s->realm[n] = '\0';
+    if (!json_object_object_get_ex(o, "expires", &v)
+        || !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+        return snprintf(err, errlen, "expires: not a number"), -1;
+    s->expires_ms = json_object_get_int64(v);            /* a double is rounded down */
+    if (json_ips(o, "client_ips", s, RELAY_CLIENT) != 0 || json_ips(o, "holder_ips", s, RELAY_HOLDER) != 0)
+        return snprintf(err, errlen, "client_ips, holder_ips: not arrays"), -1;
+    if (s->nips[RELAY_CLIENT] == 0 || s->nips[RELAY_HOLDER] == 0)
+        return snprintf(err, errlen, "client_ips, holder_ips: no IP on a side"), -1;
+    return 0;
+}
+
+int relay_record_parse(const char *json, size_t len, struct relay_spec *s,
+                       char *err, size_t errlen)
+{
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *o = NULL;
+    int rc = -1;
+
+    memset(s, 0, sizeof *s);
+    if (tok == NULL || len > 65536) {
+        snprintf(err, errlen, tok == NULL ? "out of memory" : "record too long");
+        goto out;
+    }
+    o = json_tokener_parse_ex(tok, json, (int)len);
+    if (o == NULL || json_tokener_get_error(tok) != json_tokener_success
+        || !json_object_is_type(o, json_type_object)) {
+        snprintf(err, errlen, "not a JSON object");
+        goto out;
+    }
+    rc = record_fields(o, s, err, errlen);
+out:
+    json_object_put(o);
+    if (tok != NULL)
+        json_tokener_free(tok);
+    return rc;
+}
+
+/* Parse the record r (a string reply) and hand it on; bad ones are logged. */
+static void feed_record(struct relay_feed *f, const redisReply *r)
+{
+    struct relay_spec s;
+    char err[128];
+
+    if (r->type != REDIS_REPLY_STRING) {
+        log_msg(LOG_WARN, "relay_record_bad", "error=\"not a string\"");
+        return;
+    }
+    if (relay_record_parse(r->str, r->len, &s, err, sizeof err) != 0) {
+        log_msg(LOG_WARN, "relay_record_bad", "error=\"%s\"", err);
+        return;
+    }
+    f->fn(f->ctx, &s);
+}
+
+/* ---- connections ---- */
+
+struct relay_feed *relay_feed_new(const struct redis_target *target, int epfd, uint32_t tag,
+                                  relay_feed_fn fn, void *ctx)
+{
+    struct relay_feed *f = calloc(1, sizeof *f);
+
+    if (f == NULL)
+        return NULL;
+    f->target = target;
+    f->epfd = epfd;
+    f->tag = tag;
+    f->fn = fn;
+    f->ctx = ctx;
+    f->backoff_ms = FEED_BACKOFF_MIN_MS;
+    return f;
+}
+
+/* Close both connections (the subscriber leaves the epoll set). */
+static void feed_close(struct relay_feed *f)
+{
+    if (f->sub != NULL) {
+        epoll_ctl(f->epfd, EPOLL_CTL_DEL, f->sub->fd, NULL);
+        redisFree(f->sub);
+    }
+    if (f->cmd != NULL)
+        redisFree(f->cmd);
+    f->sub = f->cmd = NULL;
+}
+
+void relay_feed_free(struct relay_feed *f)
+{
+    if (f == NULL)
+        return;
+    feed_close(f);
+    free(f);
+}
+
+int relay_feed_up(const struct relay_feed *f)
+{
+    return f->sub != NULL;
+}
+
+/* The connection is lost or could not be made (why): close, log once per
+ * outage, retry after the backoff. */
+static void feed_down(struct relay_feed *f, const char *why, uint64_t now)
+{
+    int was_up = f->sub != NULL;
+    char text[256];
+
+    snprintf(text, sizeof text, "%s", why);            /* why may be in f->sub */
+    feed_close(f);
+    if (!f->outage_logged) {
+        log_msg(LOG_WARN, "redis_unreachable", "error=\"%s\"", text);
+        f->outage_logged = 1;
+    }
+    if (was_up)
+        f->backoff_ms = FEED_BACKOFF_MIN_MS;
+    f->next_try_ms = now + f->backoff_ms;
+    if (!was_up)
+        f->backoff_ms = f->backoff_ms * 2 > FEED_BACKOFF_MAX_MS ? FEED_BACKOFF_MAX_MS
+                                                               : f->backoff_ms * 2;
+}
+
+/* Hand on every reply already read on the subscriber. 0, or -1 if the
+ * stream is broken. */
+static int feed_replies(struct relay_feed *f)
+{
+    void *v;
+
+    for (;;) {
+        if (redisGetReplyFromReader(f->sub, &v) != REDIS_OK)
+            return -1;
+        if (v == NULL)
+            return 0;
+        redisReply *r = v;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 3
+            && r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0)
+            feed_record(f, r->element[2]);
+        freeReplyObject(r);
+    }
+}
+
+/* SUBSCRIBE on f->sub and wait for its confirmation. 0 or -1 (err). */
+static int feed_subscribe(struct relay_feed *f, char *err, size_t errlen)
+{
+    void *v = NULL;
+    int ok;
+
+    if (redisAppendCommand(f->sub, "SUBSCRIBE %s", FEED_CHANNEL) != REDIS_OK
+        || redisGetReply(f->sub, &v) != REDIS_OK) {
+        snprintf(err, errlen, "SUBSCRIBE: %s", f->sub->errstr);
+        return -1;
+    }
+    redisReply *r = v;
+    ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3
+         && r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "subscribe") == 0;
+    if (!ok)
+        snprintf(err, errlen, "SUBSCRIBE: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* Read every record of the hash (HSCAN) on f->cmd. 0 or -1 (err). */
+static int feed_scan(struct relay_feed *f, char *err, size_t errlen)
+{
+    char cursor[32] = "0";
+
+    do {
+        redisReply *r = redisCommand(f->cmd, "HSCAN %s %s COUNT %s", FEED_HASH, cursor,
+                                     FEED_SCAN_COUNT);
+        int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2
+                 && r->element[0]->type == REDIS_REPLY_STRING
+                 && r->element[1]->type == REDIS_REPLY_ARRAY && r->element[0]->len < sizeof cursor;
+        if (!ok) {
+            snprintf(err, errlen, "HSCAN: %s", r == NULL ? f->cmd->errstr
+                     : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            if (r != NULL)
+                freeReplyObject(r);
+            return -1;
+        }
+        memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+        for (size_t k = 1; k < r->element[1]->elements; k += 2)
+            feed_record(f, r->element[1]->element[k]);
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return 0;
+}
+
+/* Connect both, subscribe, read the hash, join the epoll set. 0 or -1 (err). */
+static int feed_connect(struct relay_feed *f, char *err, size_t errlen)
+{
+    struct epoll_event ev = { .events = EPOLLIN, .data.u32 = f->tag };
+
+    f->sub = redis_sync_connect(f->target, FEED_TIMEOUT_MS, err, errlen);
+    if (f->sub == NULL || feed_subscribe(f, err, errlen) != 0)
+        return -1;
+    f->cmd = redis_sync_connect(f->target, FEED_TIMEOUT_MS, err, errlen);
+    if (f->cmd == NULL || feed_scan(f, err, errlen) != 0)
+        return -1;
+    if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->sub->fd, &ev) != 0) {
+        snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+        return -1;
+    }
+    if (feed_replies(f) != 0) {                        /* what came with the confirmation */
+        snprintf(err, errlen, "subscriber: %s", f->sub->errstr);
+        return -1;
+    }
+    return 0;
+}
+
+void relay_feed_tick(struct relay_feed *f, uint64_t mono_ms)
+{
+    char err[256];
+
+    if (f->sub != NULL || mono_ms < f->next_try_ms)
+        return;
+    err[0] = '\0';
+    if (feed_connect(f, err, sizeof err) != 0) {
+        feed_close(f);
+        feed_down(f, err, mono_ms);
+        return;
+    }
+    char where[256];
+    redis_target_describe(f->target, where, sizeof where);
+    log_msg(LOG_INFO, "redis_ready", "redis=%s%s", where, f->ever_up ? " reconnected=1" : "");
+    f->ever_up = 1;
+    f->outage_logged = 0;
+    f->backoff_ms = FEED_BACKOFF_MIN_MS;
+}
+
+void relay_feed_readable(struct relay_feed *f, uint64_t mono_ms)
+{
+    if (f->sub == NULL)
+        return;
+    if (redisBufferRead(f->sub) != REDIS_OK || feed_replies(f) != 0)
+        feed_down(f, f->sub->errstr[0] ? f->sub->errstr : "subscriber stream broken", mono_ms);
+}
+
+/* ---- counters ---- */
+
+/* Read n replies on c; 0 if none is an error (the last, EXEC's, an array). */
+static int feed_pipeline_ok(redisContext *c, size_t n)
+{
+    int ok = 1;
+
+    for (size_t k = 0; k < n; k++) {
+        void *v = NULL;
+        if (redisGetReply(c, &v) != REDIS_OK)
+            return -1;
+        redisReply *r = v;
+        if (r->type == REDIS_REPLY_ERROR || (k + 1 == n && r->type != REDIS_REPLY_ARRAY))
+            ok = 0;
+        freeReplyObject(r);
+    }
+    return ok ? 0 : -1;
+}
+
+int relay_feed_incr(struct relay_feed *f, size_t n, const char *const *fields,
+                    const long long *values, uint64_t mono_ms)
+{
+    int rc = 0;
+
+    if (f->cmd == NULL)
+        return -1;
+    if (n == 0)
+        return 0;
+    rc |= redisAppendCommand(f->cmd, "MULTI");
+    for (size_t k = 0; k < n; k++)
+        rc |= redisAppendCommand(f->cmd, "HINCRBY %s %s %lld", FEED_METRICS, fields[k], values[k]);
+    rc |= redisAppendCommand(f->cmd, "EXEC");
+    if (rc != REDIS_OK || feed_pipeline_ok(f->cmd, n + 2) != 0) {
+        feed_down(f, f->cmd->errstr[0] ? f->cmd->errstr : "HINCRBY failed", mono_ms);
+        return -1;
+    }
+    return 0;
+}
