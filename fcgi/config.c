@@ -50,6 +50,12 @@ static const struct cfg_row cfg_table[] = {
       "shared bearer token for register and connect (this or --token-file is required)" },
     { "token-file", "HYSTERIA_REALM_TOKEN_FILE", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(token_file),
       "file holding the token (first line); read again on SIGHUP" },
+    { "token-key-file", "HYSTERIA_REALM_TOKEN_KEY_FILE", CFG_OPTIONAL, NULL, 0, 0,
+      CFG_FIELD(token_key_file),
+      "file holding the key of scoped tokens (first line, at least 32 characters); without it only the shared token works" },
+    { "admin-token-file", "HYSTERIA_REALM_ADMIN_TOKEN_FILE", CFG_OPTIONAL, NULL, 0, 0,
+      CFG_FIELD(admin_token_file),
+      "file holding the admin API's token (first line); without it there is no admin API" },
     { "max-realms", "HYSTERIA_REALM_MAX_REALMS", CFG_NUMBER, "65536",
       0, CFG_NUMBER_MAX, CFG_FIELD(max_realms), "total realms; 0 = no limit" },
     { "max-realms-per-ip", "HYSTERIA_REALM_MAX_REALMS_PER_IP", CFG_NUMBER, "4",
@@ -331,6 +337,22 @@ static int cfg_error(const struct cfg_raw *raw, const char *flag, const char *ms
     return -1;
 }
 
+/* The first line of path (when set) into *out: at least min characters. 0, or -1 with err. */
+static int cfg_read_secret(const struct cfg_raw *raw, const char *flag, const char *path, char **out,
+                           size_t min, char *err, size_t errlen)
+{
+    char msg[256];
+    if (path == NULL)
+        return 0;
+    if (config_read_token(path, out, msg, sizeof msg) != 0)
+        return cfg_error(raw, flag, msg, err, errlen);
+    if (strlen(*out) < min) {
+        snprintf(msg, sizeof msg, "%s holds fewer than %zu characters", path, min);
+        return cfg_error(raw, flag, msg, err, errlen);
+    }
+    return 0;
+}
+
 /* Convert every setting, derive the rest, check what is required. */
 static int cfg_finish(struct config *cfg, const struct cfg_raw *raw,
                       char *err, size_t errlen)
@@ -356,6 +378,11 @@ static int cfg_finish(struct config *cfg, const struct cfg_raw *raw,
                  "(--token-file) is required");
         return -1;
     }
+    if (cfg_read_secret(raw, "token-key-file", cfg->token_key_file, &cfg->token_key, 32,
+                        err, errlen) != 0 ||
+        cfg_read_secret(raw, "admin-token-file", cfg->admin_token_file, &cfg->admin_token, 16,
+                        err, errlen) != 0)
+        return -1;
     if (cfg_derive_param(cfg, err, errlen) != 0)
         return -1;
     if (allow_parse(cfg->fcgi_allow, &cfg->fcgi_allow_list, msg, sizeof msg) != 0)
@@ -428,6 +455,8 @@ void config_free(struct config *cfg)
         if (cfg_table[k].type == CFG_STRING || cfg_table[k].type == CFG_OPTIONAL)
             (void)cfg_set_string(cfg, &cfg_table[k], NULL);
     free(cfg->trusted_proxy_param);
+    free(cfg->token_key);
+    free(cfg->admin_token);
     redis_target_free(&cfg->redis);
     relays_free(&cfg->relays);
     memset(cfg, 0, sizeof *cfg);

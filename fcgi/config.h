@@ -16,6 +16,10 @@ struct config {
     /* The contract's settings (SPEC.md "Configuration"). */
     char *token;                 /* --token, HYSTERIA_REALM_TOKEN, or read from token_file */
     char *token_file;            /* --token-file, HYSTERIA_REALM_TOKEN_FILE: first line; SIGHUP re-reads */
+    char *token_key_file;        /* --token-key-file: the HMAC key of scoped tokens; NULL = none */
+    char *token_key;             /* its first line (NULL: scoped tokens are refused) */
+    char *admin_token_file;      /* --admin-token-file: guards the admin API; NULL = no admin API */
+    char *admin_token;           /* its first line */
     long max_realms;             /* --max-realms, 65536, 0 = no limit */
     long max_realms_per_ip;      /* --max-realms-per-ip, 4, 0 = no limit */
     char *trusted_proxy_header;  /* --trusted-proxy-header, NULL = none; as given ("X-Forwarded-For") */

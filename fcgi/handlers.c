@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "addr.h"
+#include "authz.h"
 #include "aredis.h"
 #include "durable.h"
 #include "body.h"
@@ -55,6 +57,16 @@ struct req {
     const char *bearer;              /* credential after "Bearer ", or NULL */
     size_t bearer_len;
     char sid[RR_SESSION_HEX + 1];    /* the bearer, when it is a session id */
+    const struct token_rec *tok;     /* a scoped token's record, NULL for the shared token */
+    int tok_bound;                   /* the name is the scoped token's own (it may re-claim) */
+};
+
+typedef void endpoint_fn(struct req *q);
+
+/* A request waiting for its scoped token's record (with_token). */
+struct pending {
+    struct req q;
+    endpoint_fn *fn;
 };
 
 /* A Redis call in flight for a short request. */
@@ -133,7 +145,7 @@ static void call_send(const struct req *q, const char *why, enum script_id id,
 static enum store_status reply_status(const struct aresult *res)
 {
     if (res->err || res->n < 1 || !res->items[0].is_int ||
-        res->items[0].i < STORE_OK || res->items[0].i > STORE_HEALED)
+        res->items[0].i < STORE_OK || res->items[0].i > STORE_QUOTA)
         return STORE_UNAVAILABLE;
     return (enum store_status)res->items[0].i;
 }
@@ -167,7 +179,8 @@ static int call_take(struct call *k, const struct aresult *res, unsigned expect)
 static void on_register(void *priv, const struct aresult *res)
 {
     struct call *k = priv;
-    int st = call_take(k, res, BIT(STORE_OK) | BIT(STORE_TAKEN) | BIT(STORE_REALM_LIMIT) | BIT(STORE_IP_LIMIT));
+    int st = call_take(k, res, BIT(STORE_OK) | BIT(STORE_TAKEN) | BIT(STORE_REALM_LIMIT) |
+                       BIT(STORE_IP_LIMIT) | BIT(STORE_TOKEN_GONE) | BIT(STORE_QUOTA));
     char *body;
     switch (st) {
     case STORE_OK:
@@ -187,6 +200,12 @@ static void on_register(void *priv, const struct aresult *res)
         break;
     case STORE_IP_LIMIT:
         respond_error(k->c, 429, "ip_limit_reached", "per-IP realm limit reached");
+        break;
+    case STORE_TOKEN_GONE:       /* revoked between the check and the register */
+        respond_error(k->c, 401, "invalid_token", "invalid token");
+        break;
+    case STORE_QUOTA:
+        respond_error(k->c, 429, "token_quota_reached", "the token's quota of live realms is reached");
         break;
     default:
         break;
@@ -337,16 +356,15 @@ static void bad_body(struct req *q, enum body_result br, const char *why)
 
 /* ---- short endpoints ---- */
 
+/* POST /v1/{id}, the credential checked (with_token). */
 static void do_register(struct req *q)
 {
     struct addr_list addrs;
-    char why[WHY_MAX], ip[RR_IP_STRLEN], ttl[24], maxr[24], maxip[24];
+    char why[WHY_MAX], ip[RR_IP_STRLEN], ttl[24], maxr[24], maxip[24], quota[24];
     char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], ch[KEY_MAX];
+    char tok[KEY_MAX], tokrealms[KEY_MAX];
     const struct config *cfg = loop_config(q->l);
-    if (!token_ok(q)) {
-        respond_error(q->c, 401, "invalid_token", "invalid token");
-        return;
-    }
+    const char *id = q->tok ? q->tok->id : "";
     enum body_result br = body_parse_addresses(q->fr->body, q->fr->body_len, &addrs, why, sizeof(why));
     if (br != BODY_OK) {
         bad_body(q, br, why);
@@ -368,9 +386,13 @@ static void do_register(struct req *q)
     snprintf(ttl, sizeof(ttl), "%ld", cfg->session_ttl * 1000);
     snprintf(maxr, sizeof(maxr), "%ld", cfg->max_realms);
     snprintf(maxip, sizeof(maxip), "%ld", cfg->max_realms_per_ip);
+    snprintf(quota, sizeof(quota), "%ld", q->tok ? q->tok->quota : 0L);
+    key_for(KEY_TOKEN, id, tok, sizeof(tok));
+    key_for(KEY_TOKEN_REALMS, id, tokrealms, sizeof(tokrealms));
     const char *keys[11] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_METRICS,
-                             KEY_REALMTOK, "hr:tok:", "hr:tokrealms:" };
-    const char *args[11] = { q->m.name, q->sid, json, ip, ttl, maxr, maxip, "", "0", "0", ch };
+                             KEY_REALMTOK, tok, tokrealms };
+    const char *args[11] = { q->m.name, q->sid, json, ip, ttl, maxr, maxip, id, quota,
+                             q->tok_bound ? "1" : "0", ch };
     log_msg(LOG_DEBUG, "register", "realm=%s ip=%s", q->m.name, ip);
     call_send(q, NULL, SCRIPT_REGISTER, 11, keys, 11, args, on_register);
     free(json);
@@ -408,14 +430,11 @@ static void do_heartbeat(struct req *q)
     free(json);
 }
 
-/* GET /v1/{id}, the status lookup (an extension, --status-lookup). */
+/* GET /v1/{id}, the status lookup (an extension, --status-lookup); the
+ * credential checked (with_token). */
 static void do_status(struct req *q)
 {
     char key[KEY_MAX];
-    if (!token_ok(q)) {
-        respond_error(q->c, 401, "invalid_token", "invalid token");
-        return;
-    }
     key_for(KEY_REALM, q->m.name, key, sizeof(key));
     const char *keys[1] = { key };
     call_send(q, NULL, SCRIPT_STATUS, 1, keys, 0, NULL, on_status);
@@ -491,14 +510,11 @@ static void do_events(struct req *q)
         stream_open(q->l, q->c, q->m.name, q->sid, ip, last_event_id(q));
 }
 
+/* POST /v1/{id}/connect, the credential checked (with_token). */
 static void do_connect(struct req *q)
 {
     struct connect_body cb;
     char why[WHY_MAX];
-    if (!token_ok(q)) {
-        respond_error(q->c, 401, "invalid_token", "invalid token");
-        return;
-    }
     enum body_result br = body_parse_connect(q->fr->body, q->fr->body_len, &cb, why, sizeof(why));
     if (br != BODY_OK) {
         bad_body(q, br, why);
@@ -507,7 +523,68 @@ static void do_connect(struct req *q)
     char ip[RR_IP_STRLEN];
     client_ip(q, ip);
     if (may_hold(q))
-        waiter_open(q->l, q->c, q->m.name, ip, &cb);
+        waiter_open(q->l, q->c, q->m.name, ip, q->tok == NULL || q->tok->relay, &cb);
+}
+
+/* ---- the realm token: shared, or scoped ---- */
+
+/* What the scoped token rec allows q's endpoint on q's realm. */
+static int token_allows(struct req *q, const struct token_rec *rec)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (q->m.ep == EP_REGISTER)
+        return token_may_register(rec, q->m.name, now, &q->tok_bound);
+    return token_may_connect(rec, q->m.name, now);
+}
+
+static void on_token(void *priv, enum authz_result r, const struct token_rec *rec)
+{
+    struct pending *p = priv;
+    struct req *q = &p->q;
+    int alive = conn_alive(q->c);
+    conn_unref(q->c);
+    if (!alive)
+        ;
+    else if (r == AUTHZ_UNAVAILABLE)
+        respond_unavailable(q->c);
+    else if (r != AUTHZ_OK || !token_allows(q, rec))
+        respond_error(q->c, 401, "invalid_token", "invalid token");
+    else {
+        q->tok = rec;
+        p->fn(q);
+    }
+    free(p);
+}
+
+/* Run fn for q once its realm token is known good: the shared token at
+ * once; a scoped token (authz.h) after its record is read and allows the
+ * endpoint on this realm; anything else 401. */
+static void with_token(struct req *q, endpoint_fn *fn)
+{
+    char id[TOKEN_ID_HEX + 1], mac[TOKEN_MAC_HEX + 1];
+    if (token_ok(q)) {
+        fn(q);
+        return;
+    }
+    if (!authz_parse(loop_config(q->l)->token_key, q->bearer, q->bearer_len, id, mac)) {
+        respond_error(q->c, 401, "invalid_token", "invalid token");
+        return;
+    }
+    struct pending *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        respond_error(q->c, 503, "internal", "out of memory, try again");
+        return;
+    }
+    p->q = *q;
+    p->fn = fn;
+    if (authz_lookup(q->l, id, mac, on_token, p) != 0) {
+        free(p);
+        respond_unavailable(q->c);
+        return;
+    }
+    conn_ref(q->c);
 }
 
 /* ---- dispatch ---- */
@@ -519,13 +596,13 @@ static void dispatch(struct req *q)
         return;
     }
     switch (q->m.ep) {
-    case EP_REGISTER: do_register(q); break;
+    case EP_REGISTER: with_token(q, do_register); break;
     case EP_DEREGISTER: do_deregister(q); break;
     case EP_EVENTS: do_events(q); break;
     case EP_HEARTBEAT: do_heartbeat(q); break;
-    case EP_CONNECT: do_connect(q); break;
+    case EP_CONNECT: with_token(q, do_connect); break;
     case EP_ANSWER: do_answer(q); break;
-    case EP_STATUS: do_status(q); break;
+    case EP_STATUS: with_token(q, do_status); break;
     default: respond_error(q->c, 404, "not_found", "not found");
     }
 }

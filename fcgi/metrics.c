@@ -31,6 +31,7 @@
 static const char *const counter_series[M_COUNTERS] = {
     NS "registrations_total{result=\"ok\"}", NS "registrations_total{result=\"conflict\"}",
     NS "registrations_total{result=\"global_limit\"}", NS "registrations_total{result=\"ip_limit\"}",
+    NS "registrations_total{result=\"token_quota\"}",
     NS "registrations_total{result=\"invalid_token\"}", NS "registrations_total{result=\"bad_request\"}",
     NS "deregistrations_total",
     NS "heartbeats_total{result=\"ok\"}", NS "heartbeats_total{result=\"invalid_token\"}",
@@ -159,6 +160,7 @@ static void endpoint_result(enum metrics_route route, int mi, int status, const 
         { MR_REALM, 1, 409, NULL, M_REG_CONFLICT },
         { MR_REALM, 1, 429, "realm_limit_reached", M_REG_GLOBAL_LIMIT },
         { MR_REALM, 1, 429, "ip_limit_reached", M_REG_IP_LIMIT },
+        { MR_REALM, 1, 429, "token_quota_reached", M_REG_TOKEN_QUOTA },
         { MR_REALM, 1, 401, NULL, M_REG_INVALID_TOKEN },
         { MR_REALM, 1, 400, NULL, M_REG_BAD_REQUEST },
         { MR_REALM, 1, 413, NULL, M_REG_BAD_REQUEST },
@@ -507,6 +509,9 @@ static void exposition(struct out *o, const struct field *fs, size_t n, const st
            "or the realm marked multi-address instead.");
     series(o, fs, n, NS "heals_total{result=\"healed\"}", 1);
     series(o, fs, n, NS "heals_total{result=\"multi_address\"}", 1);
+    family(o, "reclaims_total", "counter",
+           "Registers with a token bound to the name that replaced the realm's live session.");
+    series(o, fs, n, NS "reclaims_total", 1);
     counters(o, fs, n, M_CONNECT_REQUESTS, M_CONNECT_REQUESTS, "connect_requests_total",
              "Connects that waited for the realm holder (the sum of the outcomes).");
     counters(o, fs, n, M_OUT_DELIVERED, M_OUT_ERROR, "connect_outcomes_total", "Connects by outcome.");

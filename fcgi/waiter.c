@@ -358,13 +358,13 @@ static char *punch_data(const struct waiter *w, const char *json, const struct c
 }
 
 void waiter_open(struct loop *l, struct conn *c, const char *name, const char *ip,
-                 const struct connect_body *cb)
+                 int relay_ok, const struct connect_body *cb)
 {
     size_t nlen = strlen(name);
     struct waiter *w = calloc(1, sizeof(*w) + nlen + 1);
     char *json = body_addresses_json(&cb->addrs);
     if (w != NULL && json != NULL) {
-        w->relay = relays_pick(&loop_config(l)->relays, cb->nonce);
+        w->relay = relay_ok ? relays_pick(&loop_config(l)->relays, cb->nonce) : NULL;
         w->punch = punch_data(w, json, cb);
         if (w->relay) {
             w->client = json;

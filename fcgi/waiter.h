@@ -24,10 +24,11 @@ struct waiter_list *waiter_list_new(void);
 void waiter_list_free(struct waiter_list *wl);
 size_t waiter_count(const struct waiter_list *wl);
 
-/* Hold the connect request on c for realm name with the client's body cb.
+/* Hold the connect request on c for realm name with the client's body cb
+ * (from the client's IP ip; relay_ok 0: its token gets no relay address).
  * Answers the request itself on any failure. */
 void waiter_open(struct loop *l, struct conn *c, const char *name, const char *ip,
-                 const struct connect_body *cb);
+                 int relay_ok, const struct connect_body *cb);
 
 /* Answer the waits that reached their deadline; returns the next deadline
  * (UINT64_MAX if none). */
