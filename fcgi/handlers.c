@@ -15,11 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "addr.h"
+#include "admin_api.h"
 #include "authz.h"
+#include "bearer.h"
 #include "aredis.h"
 #include "durable.h"
 #include "body.h"
@@ -283,33 +284,14 @@ static void on_bad_body(void *priv, const struct aresult *res)
 
 static void parse_bearer(struct req *q)
 {
-    const char *v = fcgi_request_param(q->fr, "HTTP_AUTHORIZATION");
-    q->bearer = NULL;
-    if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
-        return;
-    v += 7;
-    while (*v == ' ')
-        v++;
-    size_t len = strlen(v);
-    while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-        len--;
-    if (len > 0) {
-        q->bearer = v;
-        q->bearer_len = len;
-    }
+    (void)bearer_parse(fcgi_request_param(q->fr, "HTTP_AUTHORIZATION"), &q->bearer, &q->bearer_len);
 }
 
-/* Constant-time for equal lengths. */
+/* The shared token: compared in constant time, its length not leaked. */
 static int token_ok(const struct req *q)
 {
     const char *t = loop_config(q->l)->token;
-    size_t len = strlen(t);
-    unsigned char diff = 0;
-    if (q->bearer == NULL || q->bearer_len != len)
-        return 0;
-    for (size_t k = 0; k < len; k++)
-        diff |= (unsigned char)(t[k] ^ q->bearer[k]);
-    return diff == 0;
+    return q->bearer != NULL && token_secret_equal(t, strlen(t), q->bearer, q->bearer_len);
 }
 
 /* A session id we could have made: 32 lowercase hex. Copied into q->sid. */
@@ -666,6 +648,8 @@ static int operator_path(struct loop *l, struct conn *c, const struct fcgi_reque
             respond(c, 200, NULL, "{\"status\":\"ready\"}\n");
         else
             respond_error(c, 503, "not_ready", "Redis is not reachable from this worker");
+    } else if (admin_api_request(l, c, fr, path)) {
+        note->route = MR_OTHER;
     } else if (strcmp(path, "/metrics") == 0 && metrics_enabled() &&
                allowed != NULL && strcmp(allowed, "1") == 0) {
         note->route = MR_METRICS;

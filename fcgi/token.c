@@ -47,6 +47,17 @@ int token_mac_equal(const char *a, const char *b)
     return CRYPTO_memcmp(a, b, TOKEN_MAC_HEX) == 0;
 }
 
+int token_secret_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char da[EVP_MAX_MD_SIZE], db[EVP_MAX_MD_SIZE];
+    unsigned int la = 0, lb = 0;
+    if (a == NULL || b == NULL ||
+        EVP_Digest(a, alen, da, &la, EVP_sha256(), NULL) != 1 ||
+        EVP_Digest(b, blen, db, &lb, EVP_sha256(), NULL) != 1 || la != lb)
+        return 0;
+    return CRYPTO_memcmp(da, db, la) == 0;
+}
+
 int token_new(struct token_rec *rec, const char *key, size_t keylen, char out[TOKEN_LEN + 1])
 {
     char secret[TOKEN_SECRET_HEX + 1];

@@ -59,6 +59,11 @@ int token_mac(const char *key, size_t keylen, const char *secret, char mac[TOKEN
 /* 1 if the two 64-digit macs are equal, in time independent of where they differ. */
 int token_mac_equal(const char *a, const char *b);
 
+/* 1 if secret a (alen bytes) equals b (blen bytes): their SHA-256 digests
+ * compared in constant time, so neither where they differ nor the length
+ * of a leaks. For the shared and the admin token. */
+int token_secret_equal(const char *a, size_t alen, const char *b, size_t blen);
+
 /* A new token for rec: draws id and secret, writes "hrt_<id>_<secret>" into
  * out and rec->id / rec->mac. 0, or -1 (no randomness, or HMAC failed). */
 int token_new(struct token_rec *rec, const char *key, size_t keylen, char out[TOKEN_LEN + 1]);

@@ -167,10 +167,11 @@ def _pid_alive(pid):
     return state not in ("Z", "X")
 
 
-def metrics_server(port):
-    """deploy/nginx/metrics.conf.in for port: the /metrics listen."""
+def metrics_server(port, admin_port):
+    """deploy/nginx/metrics.conf.in for the ports: the /metrics and the
+    admin API listens."""
     with open(os.path.join(REPO, "deploy", "nginx", "metrics.conf.in")) as f:
-        return f.read().replace("@METRICS_PORT@", str(port))
+        return f.read().replace("@METRICS_PORT@", str(port)).replace("@ADMIN_PORT@", str(admin_port))
 
 
 class Skip(Exception):
@@ -465,6 +466,7 @@ class Stack:
             self.worker_ports = [free_port() for _ in range(self.nworkers)]
             self.tls_port = free_port() if self.tls else None
             self.metrics_port = free_port()
+            self.admin_port = free_port()
             self.workers = [None] * self.nworkers
             self._write_redis_conf()
             self.redis_start()
@@ -711,7 +713,7 @@ class Stack:
                      ("@UPSTREAM_SERVERS@", pool), ("@EXTRA_UPSTREAMS@", ups),
                      ("@EXTRA_LISTEN@", listen + "\n        " + self.nginx_extra),
                      ("@PORT_MAP@", pmap), ("@TLS_LISTEN@", tls),
-                     ("@METRICS_SERVER@", "\n" + metrics_server(self.metrics_port))):
+                     ("@METRICS_SERVER@", "\n" + metrics_server(self.metrics_port, self.admin_port))):
             conf = conf.replace(k, v)
         path = os.path.join(self.rundir, "nginx.conf")
         with open(path, "w") as f:
@@ -747,7 +749,8 @@ class Stack:
         errors = os.path.join(REPO, "deploy", "lighttpd", "errors") + "/"
         for k, v in (("@RUNDIR@", self.rundir), ("@PORT@", str(self.port)),
                      ("@ERRORS@", errors), ("@BACKENDS@", pool), ("@PINNED@", pinned),
-                     ("@METRICS_PORT@", str(self.metrics_port))):
+                     ("@METRICS_PORT@", str(self.metrics_port)),
+                     ("@ADMIN_PORT@", str(self.admin_port))):
             conf = conf.replace(k, v)
         path = os.path.join(self.rundir, "lighttpd.conf")
         with open(path, "w") as f:

@@ -1,0 +1,89 @@
+"""test_admin_api.py -- the admin HTTP API (fcgi/admin_api.c) through the
+proxy's admin listen (HR_ADMIN=1): create, list and revoke scoped tokens
+with the admin token, and what it refuses."""
+
+import os
+import secrets
+import tempfile
+
+from client import Api, check, eq, expect_error, expect_json, realm_name, request
+from stack import uses
+
+_DIR = tempfile.mkdtemp(prefix="rr-admin-api-")
+os.chmod(_DIR, 0o755)
+
+
+def _secret_file(name, value):
+    path = os.path.join(_DIR, name)
+    with open(path, "w") as f:
+        f.write(value + "\n")
+    os.chmod(path, 0o644)
+    return path
+
+
+ADMIN = secrets.token_hex(16)
+ARGS = ("--max-realms-per-ip", "0", "--admin-token-file", _secret_file("admin", ADMIN),
+        "--token-key-file", _secret_file("key", secrets.token_hex(32)))
+
+
+def _admin(st, method, path, body=None, auth=ADMIN):
+    return request(st.admin_port, method, path, body=body, auth=auth)
+
+
+@uses(args=ARGS)
+def test_admin_api_create_list_revoke(st):
+    name = realm_name("api")
+    r = _admin(st, "POST", "/admin/v1/tokens",
+               {"scope": "both", "realm": name, "quota": 1, "expires": "1d", "label": "panel user 7"})
+    rec = expect_json(r, 201, "create")
+    tok, tid = rec["token"], rec["id"]
+    check(tok.startswith("hrt_%s_" % tid), "token form: %r" % tok)
+    eq((rec["scope"], rec["realm"], rec["quota"], rec["label"], rec["relay"]),
+       ("both", name, 1, "panel user 7", True), "the record")
+    check(rec["expires"] - rec["created"] == 86400 * 1000, "expires a day after created")
+    # the token works on the public port, for its realm only
+    user = Api(st.port, tok)
+    user.register_ok(name)
+    expect_error(user.register(realm_name("other")), 401, "invalid_token", "another name")
+    listed = expect_json(_admin(st, "GET", "/admin/v1/tokens"), 200, "list")["tokens"]
+    mine = [t for t in listed if t["id"] == tid]
+    eq(len(mine), 1, "the token is listed once")
+    check("token" not in mine[0] and "mac" not in mine[0], "the listing holds no secret: %r" % mine[0])
+    eq(_admin(st, "DELETE", "/admin/v1/tokens/" + tid).status, 204, "revoke")
+    expect_error(user.connect(name), 401, "invalid_token", "connect after the revoke")
+    expect_error(_admin(st, "DELETE", "/admin/v1/tokens/" + tid), 404, "token_not_found", "revoke again")
+    listed = expect_json(_admin(st, "GET", "/admin/v1/tokens"), 200, "list")["tokens"]
+    check(all(t["id"] != tid for t in listed), "revoked token still listed")
+
+
+@uses(args=ARGS)
+def test_admin_api_refuses(st):
+    expect_error(_admin(st, "GET", "/admin/v1/tokens", auth=None), 401, "invalid_token", "no admin token")
+    expect_error(_admin(st, "GET", "/admin/v1/tokens", auth=ADMIN + "x"), 401, "invalid_token",
+                 "a wrong admin token")
+    expect_error(_admin(st, "GET", "/admin/v1/tokens", auth=st.token), 401, "invalid_token",
+                 "the realm token is not the admin token")
+    for body, what in ((b"{", "bad JSON"), ({"scope": "all"}, "a bad scope"),
+                       ({"scope": "register", "bogus": 1}, "an unknown member"),
+                       ({"scope": "connect", "realm": "x"}, "a realm without the register scope"),
+                       ({"scope": "both", "expires": "soon"}, "a bad duration")):
+        expect_error(_admin(st, "POST", "/admin/v1/tokens", body), 400, "bad_request", what)
+    r = _admin(st, "PUT", "/admin/v1/tokens")
+    expect_error(r, 405, "method_not_allowed", "PUT")
+    eq(r.header("allow"), "GET, POST", "Allow")
+    expect_error(_admin(st, "GET", "/admin/v1/nothing"), 404, "not_found", "an unknown admin path")
+    # the public port never serves it, whatever the client sends
+    expect_error(request(st.port, "GET", "/admin/v1/tokens", auth=ADMIN, headers={"HR-Admin": "1"}),
+                 404, "not_found", "the admin API on the public port")
+
+
+@uses()
+def test_admin_api_off_without_admin_token(st):
+    expect_error(_admin(st, "GET", "/admin/v1/tokens"), 404, "not_found", "no --admin-token-file")
+
+
+@uses(args=("--max-realms-per-ip", "0", "--admin-token-file", _secret_file("admin2", ADMIN)))
+def test_admin_api_needs_token_key_to_create(st):
+    expect_error(_admin(st, "POST", "/admin/v1/tokens", {"scope": "both"}), 503, "no_token_key",
+                 "create without --token-key-file")
+    eq(expect_json(_admin(st, "GET", "/admin/v1/tokens"), 200, "list")["tokens"], [], "empty list")
