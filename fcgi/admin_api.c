@@ -22,6 +22,7 @@
 
 #include "admin_api.h"
 #include "aredis.h"
+#include "authz.h"
 #include "bearer.h"
 #include "conn.h"
 #include "fcgi_reader.h"
@@ -171,19 +172,11 @@ static void on_record(void *priv, const struct aresult *res)
     struct one *k = priv;
     struct listing *g = k->g;
     struct token_rec rec;
-    const char *vals[TOKEN_FIELDS];
-    size_t lens[TOKEN_FIELDS];
-    if (res->err || res->n != TOKEN_FIELDS) {
+    int got = authz_record(res, k->id, &rec);
+    if (got < 0)
         g->failed = 1;
-    } else {
-        for (size_t f = 0; f < TOKEN_FIELDS; f++) {
-            vals[f] = res->items[f].is_int ? NULL : res->items[f].s;
-            lens[f] = res->items[f].len;
-        }
-        /* gone since the listing (expired, revoked): left out */
-        if (vals[0] != NULL && token_from_fields(&rec, k->id, vals, lens) == 0)
-            json_object_array_add(g->arr, token_json(&rec));
-    }
+    else if (got > 0)           /* else gone since the listing (expired, revoked): left out */
+        json_object_array_add(g->arr, token_json(&rec));
     free(k);
     if (--g->waiting == 0)
         listing_done(g);

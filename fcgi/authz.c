@@ -28,27 +28,32 @@ int authz_parse(const char *key, const char *bearer, size_t len, char id[TOKEN_I
     return ok;
 }
 
+int authz_record(const struct aresult *res, const char *id, struct token_rec *rec)
+{
+    const char *vals[TOKEN_FIELDS];
+    size_t lens[TOKEN_FIELDS];
+    if (res->err || res->n != TOKEN_FIELDS)
+        return -1;
+    for (size_t f = 0; f < TOKEN_FIELDS; f++) {
+        vals[f] = res->items[f].is_int ? NULL : res->items[f].s;
+        lens[f] = res->items[f].len;
+    }
+    if (vals[0] == NULL)
+        return 0;                           /* no such token: every field is nil */
+    if (token_from_fields(rec, id, vals, lens) != 0) {
+        log_msg(LOG_WARN, "token_record_damaged", "id=%s", id);
+        return 0;
+    }
+    return 1;
+}
+
 static void on_record(void *priv, const struct aresult *res)
 {
     struct lookup *k = priv;
     struct token_rec rec;
-    const char *vals[TOKEN_FIELDS];
-    size_t lens[TOKEN_FIELDS];
-    enum authz_result r = AUTHZ_REFUSED;
-    if (res->err || res->n != TOKEN_FIELDS) {
-        r = AUTHZ_UNAVAILABLE;
-    } else {
-        for (size_t f = 0; f < TOKEN_FIELDS; f++) {
-            vals[f] = res->items[f].is_int ? NULL : res->items[f].s;
-            lens[f] = res->items[f].len;
-        }
-        if (vals[0] == NULL)
-            r = AUTHZ_REFUSED;              /* no such token: every field is nil */
-        else if (token_from_fields(&rec, k->id, vals, lens) != 0)
-            log_msg(LOG_WARN, "token_record_damaged", "id=%s", k->id);
-        else if (token_mac_equal(rec.mac, k->mac))
-            r = AUTHZ_OK;
-    }
+    int got = authz_record(res, k->id, &rec);
+    enum authz_result r = got < 0 ? AUTHZ_UNAVAILABLE
+                        : got > 0 && token_mac_equal(rec.mac, k->mac) ? AUTHZ_OK : AUTHZ_REFUSED;
     k->done(k->priv, r, r == AUTHZ_OK ? &rec : NULL);
     OPENSSL_cleanse(k->mac, sizeof(k->mac));
     free(k);

@@ -30,6 +30,12 @@ typedef void authz_done(void *priv, enum authz_result r, const struct token_rec 
 int authz_parse(const char *key, const char *bearer, size_t len, char id[TOKEN_ID_HEX + 1],
                 char mac[TOKEN_MAC_HEX + 1]);
 
+struct aresult;
+
+/* The record of id from the reply to an HMGET of token_field_names: 1 (rec
+ * filled), 0 (no such record, or a damaged one, logged), -1 (no reply). */
+int authz_record(const struct aresult *res, const char *id, struct token_rec *rec);
+
 /* Read the record of id and check mac against it; done is called once,
  * later. 0, or -1 when Redis is not connected (done is not called). */
 int authz_lookup(struct loop *l, const char *id, const char *mac, authz_done *done, void *priv);

@@ -234,8 +234,8 @@ static void on_status(void *priv, const struct aresult *res)
 {
     struct call *k = priv;
     int st = call_take(k, res, BIT(STORE_OK) | BIT(STORE_NO_REALM));
-    char body[96];
     if (st == STORE_OK && res->n == 3 && res->items[1].is_int && res->items[2].is_int) {
+        char body[96];
         snprintf(body, sizeof(body), "{\"online\":true,\"last_heartbeat_s\":%lld,\"stream\":%s}\n",
                  res->items[1].i / 1000, res->items[2].i ? "true" : "false");
         respond(k->c, 200, NULL, body);

@@ -43,8 +43,8 @@ static int take_expires(struct json_object *v, long long now_ms, struct token_re
 static int take_member(const char *key, struct json_object *v, long long now_ms,
                        struct token_rec *rec, char *err, size_t errlen)
 {
-    char scope[16];
     if (strcmp(key, "scope") == 0) {
+        char scope[16];
         if (take_string(v, key, scope, sizeof(scope), err, errlen) != 0)
             return -1;
         rec->scope = token_scope_parse(scope);
