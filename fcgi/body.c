@@ -31,6 +31,15 @@ static int body_is_blank(const char *buf, size_t len)
     return 1;
 }
 
+/* 1 if the body starts with the JSON literal null (after white space). */
+static int body_is_null(const char *buf, size_t len)
+{
+    size_t i = 0;
+    while (i < len && body_is_ws(buf[i]))
+        i++;
+    return len - i >= 4 && memcmp(buf + i, "null", 4) == 0;
+}
+
 /* 1 if the body is "{}" with only white space around and between. */
 static int body_is_empty_object(const char *buf, size_t len)
 {
@@ -80,10 +89,14 @@ static struct json_object *body_parse_value(const char *buf, size_t len,
     e = json_tokener_get_error(tok);
     if (v == NULL || e != json_tokener_success) {
         /* json-c 0.16 has no error code for memory: a failure with no
-         * parse error is an allocation that failed. */
-        if (v == NULL && e == json_tokener_success)
+         * parse error is an allocation that failed, unless the value
+         * was a JSON null (also NULL, with success). */
+        if (v == NULL && e == json_tokener_success && !body_is_null(buf, len))
             *fail = BODY_NOMEM;
-        snprintf(err, errlen, "invalid JSON: %s", body_json_error(e));
+        if (v == NULL && e == json_tokener_success && *fail != BODY_NOMEM)
+            snprintf(err, errlen, "invalid JSON: null is not an object");
+        else
+            snprintf(err, errlen, "invalid JSON: %s", body_json_error(e));
         json_object_put(v);
         v = NULL;
     } else if (!body_is_blank(buf + json_tokener_get_parse_end(tok),

@@ -455,9 +455,9 @@ static void do_answer(struct req *q)
     key_for(KEY_ATTEMPTS, q->m.name, att, sizeof(att));
     key_for(KEY_ANSWERS, q->m.name, ans, sizeof(ans));
     key_for(KEY_CHANNEL, q->m.name, ch, sizeof(ch));
-    const char *keys[3] = { key, att, ans };
+    const char *keys[4] = { key, att, ans, KEY_RELAY_ATT };
     const char *args[4] = { q->sid, nonce, json, ch };
-    call_send(q, NULL, SCRIPT_CONNECT_ANSWER, 3, keys, 4, args, on_answer);
+    call_send(q, NULL, SCRIPT_CONNECT_ANSWER, 4, keys, 4, args, on_answer);
     free(json);
 }
 

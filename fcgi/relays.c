@@ -7,35 +7,53 @@
 
 #include "addr.h"
 #include "contract.h"
+#include "number.h"
 #include "relays.h"
+
+/* "7000" or "7000-7255" (n bytes at p) into *first and *count. 0 or -1. */
+static int parse_ports(const char *p, size_t n, unsigned *first, unsigned *count)
+{
+    const char *dash = memchr(p, '-', n);
+    long lo, hi;
+    size_t lolen = dash ? (size_t)(dash - p) : n;
+    if (number_parse(p, lolen, 1, 65535, &lo) != 0)
+        return -1;
+    hi = lo;
+    if (dash != NULL && number_parse(dash + 1, n - lolen - 1, lo, 65535, &hi) != 0)
+        return -1;
+    if (hi - lo + 1 > RELAY_PORTS_MAX)
+        return -1;
+    *first = (unsigned)lo;
+    *count = (unsigned)(hi - lo + 1);
+    return 0;
+}
 
 /* Add the address of n bytes at p to ri. 0, or -1 with err. */
 static int add_address(struct relay_instance *ri, const char *p, size_t n, char *err, size_t errlen)
 {
-    char a[RR_ADDR_STRLEN];
-    if (n == 0 || n >= sizeof(a)) {
-        snprintf(err, errlen, "an empty or overlong relay address");
+    char a[RR_ADDR_STRLEN + 8];
+    const char *colon = n < sizeof(a) ? memrchr(p, ':', n) : NULL;
+    unsigned first, count;
+    if (colon == NULL || parse_ports(colon + 1, n - (size_t)(colon + 1 - p), &first, &count) != 0 ||
+        (size_t)(colon - p) >= sizeof(ri->addr[0].host)) {
+        snprintf(err, errlen, "\"%.*s\" is not an IP literal and a port or port range (e.g. "
+                 "192.0.2.1:7000-7255 or [2001:db8::1]:7000)", (int)(n < 80 ? n : 80), p);
         return -1;
     }
-    memcpy(a, p, n);
-    a[n] = '\0';
-    if (!addr_valid(a) || strcmp(a + n - 2, ":0") == 0) {
-        snprintf(err, errlen, "\"%s\" is not an IP literal and port (e.g. 192.0.2.1:7000 or "
-                 "[2001:db8::1]:7000)", a);
+    snprintf(a, sizeof(a), "%.*s:%u", (int)(colon - p), p, first);
+    if (!addr_valid(a)) {
+        snprintf(err, errlen, "\"%.*s\" is not an IP literal and a port or port range (e.g. "
+                 "192.0.2.1:7000-7255 or [2001:db8::1]:7000)", (int)(n < 80 ? n : 80), p);
         return -1;
     }
-    if (ri->n == RELAY_ADDRS_MAX) {
-        snprintf(err, errlen, "more than %d addresses for one relay instance", RELAY_ADDRS_MAX);
+    if (ri->n == RELAY_ADDRS_MAX || (ri->n > 0 && ri->ports != count)) {
+        snprintf(err, errlen, ri->n == RELAY_ADDRS_MAX ? "more than 4 addresses for one relay instance"
+                 : "the addresses of one relay instance need ranges of the same size");
         return -1;
     }
-    size_t old = ri->json ? strlen(ri->json) : 0;
-    char *j = realloc(ri->json, old + n + 4);
-    if (j == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    snprintf(j + old, n + 4, "%s\"%s\"", old ? "," : "", a);
-    ri->json = j;
+    snprintf(ri->addr[ri->n].host, sizeof(ri->addr[0].host), "%.*s", (int)(colon - p), p);
+    ri->addr[ri->n].port = first;
+    ri->ports = count;
     ri->n++;
     return 0;
 }
@@ -85,12 +103,10 @@ int relays_parse(const char *text, struct relay_set *s, char *err, size_t errlen
 
 void relays_free(struct relay_set *s)
 {
-    for (size_t k = 0; k < s->n; k++)
-        free(s->inst[k].json);
     memset(s, 0, sizeof(*s));
 }
 
-const struct relay_instance *relays_pick(const struct relay_set *s, const char *nonce)
+char *relays_for(const struct relay_set *s, const char *nonce)
 {
     char lower[RR_NONCE_HEX];
     if (s->n == 0)
@@ -98,12 +114,19 @@ const struct relay_instance *relays_pick(const struct relay_set *s, const char *
     for (size_t k = 0; k < RR_NONCE_HEX; k++)
         lower[k] = (char)tolower((unsigned char)nonce[k]);
     uLong crc = crc32(0L, (const Bytef *)lower, RR_NONCE_HEX);
-    return &s->inst[crc % s->n];
+    const struct relay_instance *ri = &s->inst[crc % s->n];
+    unsigned offset = (unsigned)((crc / s->n) % ri->ports);
+    size_t cap = ri->n * (sizeof(ri->addr[0].host) + 10) + 1, used = 0;
+    char *out = malloc(cap);
+    for (size_t k = 0; out != NULL && k < ri->n; k++)
+        used += (size_t)snprintf(out + used, cap - used, "%s\"%s:%u\"", k ? "," : "",
+                                 ri->addr[k].host, ri->addr[k].port + offset);
+    return out;
 }
 
-char *relays_append(const char *addrs_json, const struct relay_instance *ri)
+char *relays_append(const char *addrs_json, const char *items)
 {
-    size_t len = strlen(addrs_json), extra = strlen(ri->json);
+    size_t len = strlen(addrs_json), extra = strlen(items);
     if (len < 2 || addrs_json[len - 1] != ']')
         return NULL;
     char *out = malloc(len + extra + 2);
@@ -111,6 +134,6 @@ char *relays_append(const char *addrs_json, const struct relay_instance *ri)
         return NULL;
     int empty = len == 2;                    /* "[]" */
     memcpy(out, addrs_json, len - 1);
-    snprintf(out + len - 1, extra + 3, "%s%s]", empty ? "" : ",", ri->json);
+    snprintf(out + len - 1, extra + 3, "%s%s]", empty ? "" : ",", items);
     return out;
 }

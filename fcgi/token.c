@@ -84,7 +84,8 @@ unsigned token_scope_parse(const char *s)
 
 const char *token_scope_name(unsigned scope)
 {
-    return scope == TOKEN_REGISTER ? "register" : scope == TOKEN_CONNECT ? "connect" : "both";
+    return scope == TOKEN_REGISTER ? "register" : scope == TOKEN_CONNECT ? "connect"
+         : scope == TOKEN_BOTH ? "both" : "none";
 }
 
 /* A name or prefix we can store and show: no spaces, control bytes or '|'. */

@@ -54,7 +54,7 @@ struct waiter {
     char key[RR_NONCE_HEX + 1];
     char obfs[RR_OBFS_HEX + 1];
     char *punch;
-    const struct relay_instance *relay;  /* the attempt's relay, or NULL */
+    char *relay;                 /* the attempt's relay addresses (JSON items), or NULL */
     char *client;                /* with a relay: the client's addresses (JSON) */
     char ip[RR_IP_STRLEN];       /* with a relay: the client's IP */
     char name[];
@@ -89,6 +89,7 @@ static void waiter_free(void *p)
     struct waiter *w = p;
     free(w->punch);
     free(w->client);
+    free(w->relay);
     free(w);
 }
 
@@ -364,8 +365,9 @@ void waiter_open(struct loop *l, struct conn *c, const char *name, const char *i
     struct waiter *w = calloc(1, sizeof(*w) + nlen + 1);
     char *json = body_addresses_json(&cb->addrs);
     if (w != NULL && json != NULL) {
-        w->relay = relay_ok ? relays_pick(&loop_config(l)->relays, cb->nonce) : NULL;
-        w->punch = punch_data(w, json, cb);
+        const struct relay_set *rs = &loop_config(l)->relays;
+        w->relay = relay_ok ? relays_for(rs, cb->nonce) : NULL;
+        w->punch = relay_ok && rs->n > 0 && w->relay == NULL ? NULL : punch_data(w, json, cb);
         if (w->relay) {
             w->client = json;
             json = NULL;

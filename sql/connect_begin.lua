@@ -7,7 +7,8 @@
 --       4 attempt_ms  5 max_in_flight
 --       6 "" when no relay is configured, else the client's IP
 --       7 the client's addresses (JSON array)  8 obfs (lowercase)  9 name
--- Returns: {0} ok, {5} realm not registered, {6} too many attempts in flight.
+-- Returns: {0} ok, {5} realm not registered, {6} too many attempts in flight
+--          (or this nonce is in flight already).
 -- Touches: att (sweep, add, expiry), ans (sweep, clear nonce, expiry),
 --          realm (seq, punches), ev (append, cap 16, expiry as the realm);
 --          publishes "E <sid> <id> punch <data>". With a relay: the
@@ -55,6 +56,9 @@ for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)) do
     redis.call('HDEL', KEYS[4], old)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+-- A nonce already in flight is refused like a 17th attempt: else one
+-- realm could be sent any number of punches under one nonce.
+if redis.call('ZSCORE', KEYS[3], nonce) then return {6} end
 if redis.call('ZCARD', KEYS[3]) >= max_in_flight then return {6} end
 
 redis.call('ZADD', KEYS[3], now + attempt_ms, nonce)

@@ -9,6 +9,7 @@ raw_request() sends arbitrary bytes (garbage tests).
 
 import http.client
 import json
+import os
 import secrets
 import select
 import socket
@@ -354,6 +355,35 @@ class EventStream:
         self.close()
 
 
+# -- secrets used, for scan_secrets.py ---------------------------------------
+# Every realm token a Stack is made with (stack.py) and every session id a
+# register returns is appended, one per line, to the file named by
+# $RR_SECRETS_FILE (when set); tests/run then searches every log of the
+# integration runs for them (tests/integration/scan_secrets.py).
+
+_secrets_lock = threading.Lock()
+
+
+def record_secret(value):
+    """Append a secret to $RR_SECRETS_FILE (if set); thread-safe."""
+    path = os.environ.get("RR_SECRETS_FILE")
+    if not path or not value:
+        return
+    with _secrets_lock:
+        with open(path, "a") as f:
+            f.write(value + "\n")
+            f.flush()
+
+
+def record_session(r):
+    """Record the session id of a register answered 200."""
+    if r.status == 200 and b'"session_id"' in r.body:
+        try:
+            record_secret(json.loads(r.body.decode("utf-8"))["session_id"])
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            pass
+
+
 # -- values ---------------------------------------------------------------
 
 def realm_name(prefix="t"):
@@ -403,8 +433,10 @@ class Api:
     def register(self, name, addrs=None, token=None, headers=None, body=None):
         if body is None:
             body = {"addresses": list(addrs or ADDRS)}
-        return self.req("POST", "/v1/" + name, body,
-                        auth=self.token if token is None else token, headers=headers)
+        r = self.req("POST", "/v1/" + name, body,
+                     auth=self.token if token is None else token, headers=headers)
+        record_session(r)
+        return r
 
     def register_ok(self, name, addrs=None, headers=None):
         """Register and return the session id; AssertionError unless 200."""

@@ -25,7 +25,9 @@ HTTP/2 (ALPN) on Stack.tls_port, 127.0.0.1, serving the pool like Stack.port
 (tests/integration/tlsutil.py makes the files).
 
 Worker stderr goes to $RR_LOG_DIR (default: the run dir) as
-<stack>-w<i>.log so that tests/run can scan it for sanitizer reports.
+<stack>-w<i>.log so that tests/run can scan it for sanitizer reports; at
+stop() the proxy's and Redis's logs are appended there too, as
+<stack>-nginx-access.log, <stack>-redis.log, ... (scan_secrets.py).
 
 A test that cannot apply to a mode raises Skip("why"): run.py prints it as
 SKIP and counts it apart.
@@ -46,7 +48,7 @@ import tempfile
 import threading
 import time
 
-from client import Api, request
+from client import Api, record_secret, request
 from common import (_resp_read, find_program, free_port, redis_command,  # noqa: F401
                     wait_until)
 
@@ -367,6 +369,7 @@ class Stack:
         self.worker_args = list(worker_args)
         self.worker_env = dict(worker_env or {})
         self.token = token or secrets.token_hex(16)
+        record_secret(self.token)     # for scan_secrets.py (see client.py)
         self.nginx_extra = nginx_extra
         self.proxy = proxy or default_proxy()
         if self.proxy not in PROXIES:
@@ -505,6 +508,7 @@ class Stack:
             self.exit_codes[i] = rc
             self.workers[i] = None
         self.redis_stop()
+        self._keep_logs()
         if self._own_rundir and self.rundir and os.path.isdir(self.rundir):
             if os.environ.get("RR_KEEP_RUNDIR"):
                 print("kept run dir %s" % self.rundir)
@@ -512,6 +516,27 @@ class Stack:
                 shutil.rmtree(self.rundir, ignore_errors=True)
         if self in _live_stacks:
             _live_stacks.remove(self)
+
+    # The proxy's and Redis's logs, kept (appended) in $RR_LOG_DIR as
+    # <stack>-<file> when the run dir goes, for scan_secrets.py.
+    KEPT_LOGS = ("nginx-access.log", "nginx-error.log", "lighttpd-access.log",
+                 "lighttpd-error.log", "lighttpd-stderr.log", "redis/redis.log")
+
+    def _keep_logs(self):
+        d = os.environ.get("RR_LOG_DIR")
+        if not d or not self.rundir or getattr(self, "_logs_kept", None) == self.rundir:
+            return
+        self._logs_kept = self.rundir          # once per run dir (stop() may run twice)
+        for rel in self.KEPT_LOGS:
+            src = os.path.join(self.rundir, rel)
+            if not os.path.isfile(src):
+                continue
+            try:
+                with open(src, "rb") as f, open(os.path.join(
+                        d, "%s-%s" % (self.name, os.path.basename(rel))), "ab") as out:
+                    shutil.copyfileobj(f, out)
+            except OSError as e:
+                print("stack.py: could not keep %s: %s" % (src, e), flush=True)
 
     @staticmethod
     def _terminate(p, sig, timeout):
