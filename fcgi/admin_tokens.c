@@ -207,7 +207,7 @@ static const char *binding(const char *realm, const char *prefix, char *buf, siz
  * out of memory. */
 static int rec_fields(struct out_record *r, const struct token_rec *rec, long long now, int json)
 {
-    char exp[96], at[40], left[32], quota[32];
+    char at[40];
     int bad;
 #define NZ(s) ((s)[0] ? (s) : NULL)
     bad = out_str(r, "id", rec->id) != 0 ||
@@ -224,12 +224,15 @@ static int rec_fields(struct out_record *r, const struct token_rec *rec, long lo
               out_int(r, "created", rec->created) != 0 ||
               out_str(r, "created_utc", utc(rec->created, at, sizeof(at))) != 0;
     } else {
+        char exp[96], quota[32];
         snprintf(quota, sizeof(quota), rec->quota ? "%ld" : "%ld (no limit)", rec->quota);
-        if (rec->expires)
+        if (rec->expires) {
+            char left[32];
             snprintf(exp, sizeof(exp), "%s (in %s)", utc(rec->expires, at, sizeof(at)),
                      out_age(rec->expires > now ? rec->expires - now : 0, left, sizeof(left)));
-        else
+        } else {
             snprintf(exp, sizeof(exp), "never");
+        }
         bad = bad || out_str(r, "quota", quota) != 0 || out_str(r, "expires", exp) != 0 ||
               out_str(r, "created", utc(rec->created, at, sizeof(at))) != 0;
     }
@@ -246,7 +249,7 @@ static int rec_fields(struct out_record *r, const struct token_rec *rec, long lo
  * name, an IPv4 address or a bracketed IPv6 one. 0, or -1. */
 static int url_host(const char *url, const char **scheme, char *host, size_t len)
 {
-    const char *h, *colon, *close;
+    const char *h, *colon;
     size_t n;
     if (strncmp(url, "https://", 8) == 0) {
         *scheme = "realm";
@@ -271,7 +274,7 @@ static int url_host(const char *url, const char **scheme, char *host, size_t len
     host[n] = '\0';
     colon = strrchr(host, ':');
     if (host[0] == '[') {
-        close = strchr(host, ']');
+        const char *close = strchr(host, ']');
         if (close == NULL || close == host + 1 || (close[1] != '\0' && close[1] != ':'))
             return -1;
         if (colon < close)
@@ -433,7 +436,6 @@ static int store_new(struct admin_ctx *a, struct token_rec *rec, const char *key
     char bufs[TOKEN_FIELDS][TOKEN_FIELD_BUF], tk[KEY_MAX], expires[32];
     const char *vals[TOKEN_FIELDS];
     const char *argv[7 + 2 * TOKEN_FIELDS];
-    int rc = ADMIN_NOT_FOUND;
 
     for (int tries = 0; tries < TOKEN_ADD_TRIES; tries++) {
         if (token_new(rec, key, strlen(key), token) != 0) {
@@ -456,6 +458,7 @@ static int store_new(struct admin_ctx *a, struct token_rec *rec, const char *key
             argv[n++] = vals[k];
         }
         redisReply *r = redisCommandArgv(a->redis, n, argv, NULL);
+        int rc;
         explicit_bzero(bufs, sizeof(bufs));
         if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
             rc = admin_redis_failed(a, r, "FCALL token_add");

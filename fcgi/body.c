@@ -34,10 +34,10 @@ static int body_is_blank(const char *buf, size_t len)
 /* 1 if the body starts with the JSON literal null (after white space). */
 static int body_is_null(const char *buf, size_t len)
 {
-    size_t i = 0;
-    while (i < len && body_is_ws(buf[i]))
-        i++;
-    return len - i >= 4 && memcmp(buf + i, "null", 4) == 0;
+    for (size_t i = 0; i < len; i++)
+        if (!body_is_ws(buf[i]))
+            return len - i >= 4 && memcmp(buf + i, "null", 4) == 0;
+    return 0;
 }
 
 /* 1 if the body is "{}" with only white space around and between. */

@@ -83,7 +83,7 @@ static const struct cfg_row cfg_table[] = {
     { "status-lookup", "HYSTERIA_REALM_STATUS_LOOKUP", CFG_BOOL, "true", 0, 1, CFG_FIELD(status_lookup),
       "answer GET /v1/{id} with the realm's status (an extension; off: 405 as before)" },
     { "relay-address", "HYSTERIA_REALM_RELAY_ADDRESS", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(relay_address),
-      "relay instances given to both peers of a connect: IP:port[,IP:port] per instance, instances "
+      "relay instances given to both peers of a connect: IP:port[-port][,IP:port[-port]] per instance, instances "
       "separated by spaces; default: none" },
     { "listen", "HYSTERIA_REALM_LISTEN", CFG_OPTIONAL, NULL, 0, 0, CFG_FIELD(listen),
       "FastCGI socket: /path, unix:/path, host:port or :port; default: fd 0" },
