@@ -2,9 +2,9 @@
  * connects that hole punching cannot make direct.
  *
  *   +------------------------- one thread, one epoll set --------------------+
- *   | UDP sockets (--listen) .. recvmmsg until EAGAIN (udp.c); each datagram  |
- *   |                           from a flow's endpoint goes to the other one  |
- *   |                           (within the rates), else it may be a punch    |
+ *   | UDP sockets (--listen, .. recvmmsg until EAGAIN (udp.c); each datagram  |
+ *   |  one per port of each     from a flow's endpoint goes to the other one  |
+ *   |  range)                   (within the rates), else it may be a punch    |
  *   |                           packet of a known attempt (relay_table.c)     |
  *   | Redis subscriber ........ records of new attempts (relay_feed.c)        |
  *   | signalfd ................ SIGTERM / SIGINT: log the totals, exit 0      |
@@ -18,9 +18,18 @@
  * the addresses to punch; the relay pairs the client's and the holder's
  * punch packets of one attempt and from then on forwards every datagram
  * between the two, from the relay address each one talked to. Nothing is
- * ever sent to a source that is not a paired endpoint. */
+ * ever sent to a source that is not a paired endpoint.
+ *
+ * Ports: the relay listens on ranges of ports (--listen 0.0.0.0:7000-7255)
+ * and the rendezvous (--relay-address with the same ranges) gives each
+ * attempt one port, picked from its nonce, the same for every address of
+ * the relay. An endpoint is a source address on one socket: a holder,
+ * which punches all its clients from one socket, is then a different
+ * endpoint for each of its attempts but those whose nonces picked the same
+ * port (then the second waits as busy until the first flow ends). */
 #include <errno.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +50,11 @@
 #endif
 
 #define PROGRAM "hysteria-realm-relay"
-#define DEFAULT_LISTEN "0.0.0.0:7000,[::]:7000"
+#define DEFAULT_LISTEN "0.0.0.0:7000-7255,[::]:7000-7255"
 #define DEFAULT_REDIS "redis://127.0.0.1:6379/0"
-#define LISTEN_MAX 16
+#define LISTEN_MAX 16                  /* --listen addresses (each a port or a range) */
+#define FDS_SPARE 16                   /* descriptors besides the sockets */
+#define EVENTS_MAX 64                  /* epoll events per wake-up */
 #define DGRAM_MAX 9216                 /* longer ones are dropped (oversize) */
 #define TICK_MS 100
 #define SECOND_MS 1000
@@ -73,7 +84,7 @@ struct relay_counts {
 
 struct relay_server {
     int epfd, sigfd;
-    int fds[LISTEN_MAX];
+    int *fds;                          /* a socket per port of each --listen */
     size_t nfds;
     struct udp_batch *batch;
     struct relay_table *table;
@@ -132,15 +143,23 @@ static const struct num_flag num_flags[] = {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: %s [--listen ADDR:PORT[,ADDR:PORT...]]... [--redis URL] [options]\n\n"
+            "Usage: %s [--listen ADDR:PORT[-PORT][,...]]... [--redis URL] [options]\n\n"
             "A UDP relay for Hysteria Realms connects: pairs the punch packets of a\n"
             "client and a realm holder for one connect attempt (published by the\n"
             "rendezvous in Redis) and forwards every datagram between the two.\n\n"
-            "  --listen ADDR:PORT   UDP address: 127.0.0.1:7000, [::1]:7000; repeatable or\n"
-            "                       comma-separated (default %s)\n"
+            "  --listen ADDR:PORT[-PORT]\n"
+            "                       UDP address or range of ports, a socket each (at most\n"
+            "                       %d per range): 127.0.0.1:7000, [::1]:7000-7255;\n"
+            "                       repeatable or comma-separated\n"
+            "                       (default %s).\n"
+            "                       The workers' --relay-address must give the same\n"
+            "                       ranges: each connect attempt uses the port its nonce\n"
+            "                       picks, so that one holder's attempts are told apart.\n"
+            "                       RLIMIT_NOFILE is raised to its hard limit and must\n"
+            "                       hold every socket plus %d.\n"
             "  --redis URL          %s\n"
             "                       (env HYSTERIA_REALM_REDIS; default %s)\n",
-            PROGRAM, DEFAULT_LISTEN, REDIS_URL_FORMS, DEFAULT_REDIS);
+            PROGRAM, UDP_RANGE_MAX, DEFAULT_LISTEN, FDS_SPARE, REDIS_URL_FORMS, DEFAULT_REDIS);
     for (size_t k = 0; k < NUM_FLAGS; k++)
         fprintf(out, "  %-22s %s (default %ld, %ld..%ld)\n", num_flags[k].name, num_flags[k].help,
                 num_flags[k].def, num_flags[k].min, num_flags[k].max);
@@ -201,11 +220,50 @@ static enum relay_args parse_arg(struct relay_opts *o, int argc, char **argv, in
         if (!*listen_given)
             o->nlisten = 0;                     /* the first --listen replaces the default */
         *listen_given = 1;
-        return udp_add_listen(o->listen, &o->nlisten, LISTEN_MAX, v, 0, err, errlen) == 0
-               ? ARGS_OK : ARGS_ERROR;
+        return udp_add_listen_range(o->listen, &o->nlisten, LISTEN_MAX, v, 0, UDP_RANGE_MAX,
+                                    err, errlen) == 0 ? ARGS_OK : ARGS_ERROR;
     }
     snprintf(err, errlen, "unknown argument \"%s\" (see --help)", a);
     return ARGS_ERROR;
+}
+
+/* The ports of a (host order): [*first, *first + a->count). */
+static unsigned first_port(const struct udp_addr *a)
+{
+    return ntohs(a->sa.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&a->sa)->sin6_port
+                                             : ((const struct sockaddr_in *)&a->sa)->sin_port);
+}
+
+/* 1 if a and b are the same IP address. */
+static int same_ip(const struct udp_addr *a, const struct udp_addr *b)
+{
+    if (a->sa.ss_family != b->sa.ss_family)
+        return 0;
+    if (a->sa.ss_family == AF_INET6)
+        return memcmp(&((const struct sockaddr_in6 *)&a->sa)->sin6_addr,
+                      &((const struct sockaddr_in6 *)&b->sa)->sin6_addr, 16) == 0;
+    return ((const struct sockaddr_in *)&a->sa)->sin_addr.s_addr
+           == ((const struct sockaddr_in *)&b->sa)->sin_addr.s_addr;
+}
+
+/* ARGS_ERROR (err) if two --listen ranges of one address overlap: two
+ * sockets of one port (SO_REUSEPORT lets them bind) would split its
+ * endpoints between them. */
+static enum relay_args check_overlap(const struct relay_opts *o, char *err, size_t errlen)
+{
+    char a[INET6_ADDRSTRLEN + 16];
+
+    for (size_t i = 0; i < o->nlisten; i++)
+        for (size_t j = i + 1; j < o->nlisten; j++) {
+            unsigned fi = first_port(&o->listen[i]), fj = first_port(&o->listen[j]);
+            if (same_ip(&o->listen[i], &o->listen[j]) && fi < fj + o->listen[j].count
+                && fj < fi + o->listen[i].count) {
+                snprintf(err, errlen, "--listen: two ranges of %s overlap",
+                         udp_addr_text(&o->listen[i].sa, a, sizeof a));
+                return ARGS_ERROR;
+            }
+        }
+    return ARGS_OK;
 }
 
 /* Fill o from the environment and the command line. */
@@ -219,7 +277,8 @@ static enum relay_args parse_args(struct relay_opts *o, int argc, char **argv,
     for (size_t k = 0; k < NUM_FLAGS; k++)
         *(long *)((char *)o + num_flags[k].offset) = num_flags[k].def;
     o->redis = env != NULL && env[0] != '\0' ? env : DEFAULT_REDIS;
-    if (udp_add_listen(o->listen, &o->nlisten, LISTEN_MAX, DEFAULT_LISTEN, 1, err, errlen) != 0)
+    if (udp_add_listen_range(o->listen, &o->nlisten, LISTEN_MAX, DEFAULT_LISTEN, 1,
+                             UDP_RANGE_MAX, err, errlen) != 0)
         return ARGS_ERROR;
     for (int i = 1; i < argc; i++) {
         enum relay_args r = parse_arg(o, argc, argv, &i, &listen_given, err, errlen);
@@ -227,7 +286,7 @@ static enum relay_args parse_args(struct relay_opts *o, int argc, char **argv,
             return r;
     }
     o->lim.idle_ms = o->idle_s * 1000;
-    return ARGS_OK;
+    return check_overlap(o, err, errlen);
 }
 
 /* ---- datagrams ---- */
@@ -298,9 +357,10 @@ static void on_record(void *ctx, const struct relay_spec *spec)
     if (r == RELAY_ADD_FULL || r == RELAY_ADD_NOMEM)
         log_msg(LOG_WARN, "relay_attempt_refused", "realm=%s reason=%s", spec->realm,
                 r == RELAY_ADD_FULL ? "max_attempts" : "out_of_memory");
-    else if (r == RELAY_ADD_OK && log_enabled(LOG_DEBUG))
-        log_msg(LOG_DEBUG, "relay_attempt", "realm=%s client_ips=%zu holder_ips=%zu",
-                spec->realm, spec->nips[RELAY_CLIENT], spec->nips[RELAY_HOLDER]);
+    else if ((r == RELAY_ADD_OK || r == RELAY_ADD_UPDATED) && log_enabled(LOG_DEBUG))
+        log_msg(LOG_DEBUG, "relay_attempt", "realm=%s client_ips=%zu holder_ips=%zu%s",
+                spec->realm, spec->nips[RELAY_CLIENT], spec->nips[RELAY_HOLDER],
+                r == RELAY_ADD_UPDATED ? " updated=1" : "");
 }
 
 /* ---- counters ---- */
@@ -407,13 +467,13 @@ static void timers(struct relay_server *s)
 /* Serve until SIGTERM or SIGINT. 0, or -1 if epoll failed. */
 static int serve(struct relay_server *s)
 {
-    struct epoll_event evs[LISTEN_MAX + 2];
+    struct epoll_event evs[EVENTS_MAX];
 
     s->next_second_ms = mono_ms() + SECOND_MS;
     s->next_stats_ms = mono_ms() + STATS_MS;
     for (;;) {
         timers(s);
-        int n = epoll_wait(s->epfd, evs, LISTEN_MAX + 2, TICK_MS);
+        int n = epoll_wait(s->epfd, evs, EVENTS_MAX, TICK_MS);
         if (n < 0 && errno != EINTR) {
             log_msg(LOG_ERROR, "epoll_wait_failed", "error=\"%s\"", strerror(errno));
             return -1;
@@ -443,15 +503,46 @@ static uint64_t seed_of(void)
     return seed;
 }
 
-/* Set up s from o: the Redis target, the epoll set, the signalfd, the
- * table, the batch, the feed, the sockets. 0, or -1 with err set. */
+/* Raise the soft RLIMIT_NOFILE to the hard one (a socket per port) and
+ * check that nsocks sockets and FDS_SPARE more fit. 0, or -1 with err set. */
+static int fit_nofile(size_t nsocks, char *err, size_t errlen)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;                                       /* then let socket() tell */
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl = want;
+        else
+            log_msg(LOG_WARN, "rlimit_nofile", "error=\"%s\"", strerror(errno));
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)(nsocks + FDS_SPARE) > rl.rlim_cur) {
+        snprintf(err, errlen, "--listen: %zu sockets (one per port) and %d more descriptors "
+                 "do not fit RLIMIT_NOFILE %llu (hard limit): raise it (ulimit -n, systemd "
+                 "LimitNOFILE=) or listen on fewer ports", nsocks, FDS_SPARE,
+                 (unsigned long long)rl.rlim_cur);
+        return -1;
+    }
+    return 0;
+}
+
+/* Set up s from o: the Redis target, the descriptor limit, the epoll set,
+ * the signalfd, the table, the batch, the feed, the sockets. 0, or -1
+ * with err set. */
 static int setup(struct relay_server *s, const struct relay_opts *o, char *where, size_t wsize,
                  char *err, size_t errlen)
 {
     struct epoll_event ev = { .events = EPOLLIN, .data.u32 = SIGNAL_TAG };
+    size_t nsocks = udp_ports(o->listen, o->nlisten);
 
-    if (redis_url_parse(o->redis, &s->target, err, errlen) != 0)
+    if (redis_url_parse(o->redis, &s->target, err, errlen) != 0 || fit_nofile(nsocks, err, errlen) != 0)
         return -1;
+    if ((s->fds = calloc(nsocks, sizeof *s->fds)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
     s->sigfd = udp_signalfd();
     if (s->epfd < 0 || s->sigfd < 0 || epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &ev) != 0) {
@@ -477,6 +568,7 @@ static void teardown(struct relay_server *s)
     udp_batch_free(s->batch);
     for (size_t k = 0; k < s->nfds; k++)
         close(s->fds[k]);
+    free(s->fds);
     if (s->sigfd >= 0)
         close(s->sigfd);
     if (s->epfd >= 0)
@@ -488,7 +580,7 @@ int main(int argc, char **argv)
 {
     static struct relay_opts opts;
     static struct relay_server s = { .epfd = -1, .sigfd = -1 };
-    char err[512], where[LISTEN_MAX * (INET6_ADDRSTRLEN + 10)], rd[256];
+    char err[512], where[LISTEN_MAX * (INET6_ADDRSTRLEN + 16)], rd[256];
     int rc = 2;
 
     udp_block_signals();

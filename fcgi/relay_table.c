@@ -5,11 +5,16 @@
  * be aimed at), each of a power-of-two size fixed at start from the limits:
  *   by_ip     source IP -> the attempts listing it (one node per distinct
  *             IP of an attempt)
- *   by_nonce  nonce -> attempt (to ignore a record read twice)
- *   by_ep     endpoint address (IP, port) -> its side of a flow
+ *   by_nonce  nonce -> attempt (a record read again updates its IPs)
+ *   by_ep     endpoint (relay socket, source IP, port) -> its side of a flow
  *   counts    realm name or IP -> flows counted against it
  * Attempts are on a list swept for expiry; flows on a list in order of
- * last traffic (least recent first), so expiry stops at the first live one. */
+ * last traffic (least recent first), so expiry stops at the first live one.
+ *
+ * An endpoint is the source address AND the relay socket it talks to: a
+ * holder punches all its clients from one socket, and the rendezvous gives
+ * each attempt its own port of the relay's range, so the holder's two
+ * attempts on two ports are two endpoints, two flows. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -21,6 +26,7 @@
 
 #define BUCKETS_MIN 64
 #define BUCKETS_MAX (1u << 20)
+#define EP_KEY_LEN 22                  /* IP (16), port (2), socket (4) */
 
 struct relay_flow;
 
@@ -43,7 +49,7 @@ struct relay_attempt {
 
 struct relay_side {
     struct relay_ep ep;
-    uint8_t key[18];                   /* IP (16), port (2) */
+    uint8_t key[EP_KEY_LEN];
     struct relay_side *hnext;          /* by_ep chain */
     struct relay_flow *flow;
 };
@@ -201,14 +207,17 @@ int relay_ip_key(const struct sockaddr_storage *sa, uint8_t key[16])
     return -1;
 }
 
-/* The IP and port of sa as 18 bytes. 0 or -1. */
-static int ep_key(const struct sockaddr_storage *sa, uint8_t key[18])
+/* The key of endpoint e: its IP (first, as relay_ip_key), port and
+ * socket. 0 or -1. */
+static int ep_key(const struct relay_ep *e, uint8_t key[EP_KEY_LEN])
 {
+    const struct sockaddr_storage *sa = &e->addr;
     uint16_t port = sa->ss_family == AF_INET ? ((const struct sockaddr_in *)sa)->sin_port
                                              : ((const struct sockaddr_in6 *)sa)->sin6_port;
     if (relay_ip_key(sa, key) != 0)
         return -1;
     memcpy(key + 16, &port, 2);
+    memcpy(key + 18, &e->sock, 4);
     return 0;
 }
 
@@ -293,15 +302,21 @@ static int attempt_has_node(const struct relay_attempt *a, size_t n, const uint8
     return 0;
 }
 
-/* Index a under each distinct IP of its two lists. 0, or -1 if out of memory. */
-static int attempt_index_ips(struct relay_table *t, struct relay_attempt *a)
+/* Index a under each distinct IP of the two lists of s (a->spec's, or
+ * the new ones of an update), in new nodes. 0, or -1 if out of memory
+ * (nothing changed). */
+static int attempt_index_ips(struct relay_table *t, struct relay_attempt *a,
+                             const struct relay_spec *s)
 {
-    a->nodes = calloc(a->spec.nips[0] + a->spec.nips[1] + 1, sizeof *a->nodes);
-    if (a->nodes == NULL)
+    struct relay_ipnode *nodes = calloc(s->nips[0] + s->nips[1] + 1, sizeof *nodes);
+
+    if (nodes == NULL)
         return -1;
+    a->nodes = nodes;
+    a->nnodes = 0;
     for (int side = 0; side < 2; side++)
-        for (size_t k = 0; k < a->spec.nips[side]; k++) {
-            const uint8_t *ip = a->spec.ips[side][k];
+        for (size_t k = 0; k < s->nips[side]; k++) {
+            const uint8_t *ip = s->ips[side][k];
             if (attempt_has_node(a, a->nnodes, ip))
                 continue;
             struct relay_ipnode *node = &a->nodes[a->nnodes++];
@@ -314,6 +329,41 @@ static int attempt_index_ips(struct relay_table *t, struct relay_attempt *a)
     return 0;
 }
 
+static void ipnode_unlink(struct relay_table *t, struct relay_ipnode *node);
+
+/* A record of a known attempt a again: take its IP lists and expiry from
+ * s (the rendezvous adds the holder's answer's IPs), keep its slots and
+ * flow. RELAY_ADD_DUP if nothing changed, RELAY_ADD_UPDATED, or
+ * RELAY_ADD_NOMEM (nothing changed). */
+static enum relay_add attempt_update(struct relay_table *t, struct relay_attempt *a,
+                                     const struct relay_spec *s)
+{
+    struct relay_ipnode *old = a->nodes;
+    size_t nold = a->nnodes;
+
+    if (a->spec.expires_ms == s->expires_ms && a->spec.nips[0] == s->nips[0]
+        && a->spec.nips[1] == s->nips[1]
+        && memcmp(a->spec.ips, s->ips, sizeof s->ips) == 0)
+        return RELAY_ADD_DUP;
+    for (size_t k = 0; k < nold; k++)
+        ipnode_unlink(t, &old[k]);
+    if (attempt_index_ips(t, a, s) != 0) {
+        for (size_t k = 0; k < nold; k++) {                /* back as they were */
+            size_t b = map_slot(t, &t->by_ip, old[k].ip, 16);
+            old[k].next = t->by_ip.b[b];
+            t->by_ip.b[b] = &old[k];
+        }
+        a->nodes = old;
+        a->nnodes = nold;
+        return RELAY_ADD_NOMEM;
+    }
+    free(old);
+    a->spec.expires_ms = s->expires_ms;
+    memcpy(a->spec.nips, s->nips, sizeof s->nips);
+    memcpy(a->spec.ips, s->ips, sizeof s->ips);
+    return RELAY_ADD_UPDATED;
+}
+
 enum relay_add relay_table_add(struct relay_table *t, const struct relay_spec *s, int64_t real_ms)
 {
     struct relay_attempt *a;
@@ -321,15 +371,15 @@ enum relay_add relay_table_add(struct relay_table *t, const struct relay_spec *s
 
     if (s->expires_ms <= real_ms)
         return RELAY_ADD_EXPIRED;
-    if (attempt_find(t, s->nonce) != NULL)
-        return RELAY_ADD_DUP;
+    if ((a = attempt_find(t, s->nonce)) != NULL)
+        return attempt_update(t, a, s);
     if (t->nattempts >= (size_t)t->lim.max_attempts)
         return RELAY_ADD_FULL;
     if ((a = calloc(1, sizeof *a)) == NULL)
         return RELAY_ADD_NOMEM;
     a->spec = *s;
     a->spec.realm[RELAY_REALM_MAX - 1] = '\0';
-    if (attempt_index_ips(t, a) != 0) {
+    if (attempt_index_ips(t, a, &a->spec) != 0) {
         free(a);
         return RELAY_ADD_NOMEM;
     }
@@ -401,19 +451,19 @@ static void attempt_remove(struct relay_table *t, struct relay_attempt *a)
 
 /* ---- flows ---- */
 
-/* The flow side whose endpoint has the address key, or NULL. */
-static struct relay_side *side_find(struct relay_table *t, const uint8_t key[18])
+/* The flow side whose endpoint has the key, or NULL. */
+static struct relay_side *side_find(struct relay_table *t, const uint8_t key[EP_KEY_LEN])
 {
-    struct relay_side *s = t->by_ep.b[map_slot(t, &t->by_ep, key, 18)];
+    struct relay_side *s = t->by_ep.b[map_slot(t, &t->by_ep, key, EP_KEY_LEN)];
 
-    while (s != NULL && memcmp(s->key, key, 18) != 0)
+    while (s != NULL && memcmp(s->key, key, EP_KEY_LEN) != 0)
         s = s->hnext;
     return s;
 }
 
 static void side_unlink(struct relay_table *t, struct relay_side *s)
 {
-    size_t b = map_slot(t, &t->by_ep, s->key, 18);
+    size_t b = map_slot(t, &t->by_ep, s->key, EP_KEY_LEN);
     struct relay_side *prev = NULL, *cur = t->by_ep.b[b];
 
     while (cur != NULL && cur != s) {
@@ -511,8 +561,8 @@ static enum relay_result flow_pair(struct relay_table *t, struct relay_attempt *
     if (r != RELAY_FORWARD)
         return r;
     for (int k = 0; k < 2; k++) {
-        uint8_t key[18];
-        if (ep_key(&a->slot[k].addr, key) != 0 || side_find(t, key) != NULL)
+        uint8_t key[EP_KEY_LEN];
+        if (ep_key(&a->slot[k], key) != 0 || side_find(t, key) != NULL)
             return RELAY_DROP_BUSY;
     }
     if ((f = calloc(1, sizeof *f)) == NULL)
@@ -527,8 +577,8 @@ static enum relay_result flow_pair(struct relay_table *t, struct relay_attempt *
         size_t b;
         s->ep = a->slot[k];
         s->flow = f;
-        ep_key(&s->ep.addr, s->key);
-        b = map_slot(t, &t->by_ep, s->key, 18);
+        ep_key(&s->ep, s->key);
+        b = map_slot(t, &t->by_ep, s->key, EP_KEY_LEN);
         s->hnext = t->by_ep.b[b];
         t->by_ep.b[b] = s;
     }
@@ -605,8 +655,7 @@ static enum relay_result flow_packet(struct relay_table *t, struct relay_side *s
     struct relay_side *other = &f->side[s == &f->side[0] ? 1 : 0];
     enum relay_result r;
 
-    s->ep.sock = src->sock;                            /* answer where it talks now */
-    s->ep.local = src->local;
+    s->ep.local = src->local;                          /* answer where it talks now */
     lru_touch(t, f, now);
     r = rate_take(t, f, n, now);
     if (r == RELAY_FORWARD)
@@ -626,14 +675,15 @@ static int spec_lists(const struct relay_spec *s, int side, const uint8_t ip[16]
 /* A valid punch packet of a (n bytes) from src (whose address key is
  * key): fill or refresh a slot, pair when both are filled. */
 static enum relay_result punch_slot(struct relay_table *t, struct relay_attempt *a,
-                                    const struct relay_ep *src, const uint8_t key[18],
+                                    const struct relay_ep *src, const uint8_t key[EP_KEY_LEN],
                                     size_t n, uint64_t now, const struct relay_ep **to)
 {
     int k, found = -1;
-    uint8_t other[18];
+    uint8_t other[EP_KEY_LEN];
 
     for (k = 0; k < 2 && found < 0; k++)
-        if (a->filled[k] && ep_key(&a->slot[k].addr, other) == 0 && memcmp(other, key, 18) == 0)
+        if (a->filled[k] && ep_key(&a->slot[k], other) == 0
+            && memcmp(other, key, EP_KEY_LEN) == 0)
             found = k;
     if (found < 0 && a->flow != NULL)
         return RELAY_DROP_REPLAY;                      /* paired already: a third address */
@@ -658,7 +708,7 @@ static enum relay_result punch_slot(struct relay_table *t, struct relay_attempt 
 
 /* A datagram of n bytes from src, in no flow: a punch packet? */
 static enum relay_result punch_packet(struct relay_table *t, const struct relay_ep *src,
-                                      const uint8_t key[18], const uint8_t *p, size_t n,
+                                      const uint8_t key[EP_KEY_LEN], const uint8_t *p, size_t n,
                                       uint64_t now, int64_t real, const struct relay_ep **to)
 {
     struct relay_ipnode *node = t->by_ip.b[map_slot(t, &t->by_ip, key, 16)];
@@ -682,18 +732,55 @@ static enum relay_result punch_packet(struct relay_table *t, const struct relay_
     return !seen ? RELAY_DROP_UNKNOWN : !live ? RELAY_DROP_EXPIRED : RELAY_DROP_INVALID;
 }
 
+/* A datagram of n bytes from the endpoint (key) of flow f: the attempt
+ * it is a valid punch packet of, if that is another live attempt listing
+ * the endpoint's IP, not paired yet, with a slot filled; else NULL. A
+ * holder's second attempt meeting its first on one relay socket (the two
+ * nonces' ports collide) then fails as busy instead of its punch packets
+ * going to the first flow's peer. Only the newest PUNCH_TRIES_MAX attempts
+ * listing the IP are looked at. */
+static struct relay_attempt *punch_of_other(struct relay_table *t, const struct relay_flow *f,
+                                            const uint8_t key[EP_KEY_LEN], const uint8_t *p,
+                                            size_t n, int64_t real)
+{
+    const struct relay_ipnode *node;
+    int looked = 0;
+    struct punch pk;
+
+    if (n < PUNCH_MIN || n > PUNCH_MAX)
+        return NULL;
+    for (node = t->by_ip.b[map_slot(t, &t->by_ip, key, 16)];
+         node != NULL && looked < PUNCH_TRIES_MAX; node = node->next) {
+        struct relay_attempt *a = node->att;
+        if (memcmp(node->ip, key, 16) != 0)
+            continue;
+        looked++;
+        if (a == f->att || a->flow != NULL || a->spec.expires_ms <= real
+            || !(a->filled[0] || a->filled[1]))
+            continue;
+        if (punch_decode(a->spec.obfs, p, n, &pk) == 0
+            && memcmp(pk.nonce, a->spec.nonce, PUNCH_NONCE_LEN) == 0)
+            return a;
+    }
+    return NULL;
+}
+
 enum relay_result relay_table_packet(struct relay_table *t, const struct relay_ep *src,
                                      const uint8_t *p, size_t n, uint64_t mono_ms,
                                      int64_t real_ms, const struct relay_ep **to)
 {
-    uint8_t key[18];
+    uint8_t key[EP_KEY_LEN];
     struct relay_side *s;
 
     *to = NULL;
-    if (ep_key(&src->addr, key) != 0)
+    if (ep_key(src, key) != 0)
         return RELAY_DROP_GARBAGE;
-    if ((s = side_find(t, key)) != NULL)
+    if ((s = side_find(t, key)) != NULL) {
+        struct relay_attempt *a = punch_of_other(t, s->flow, key, p, n, real_ms);
+        if (a != NULL)
+            return punch_slot(t, a, src, key, n, mono_ms, to);
         return flow_packet(t, s, src, n, mono_ms, to);
+    }
     return punch_packet(t, src, key, p, n, mono_ms, real_ms, to);
 }
 

@@ -12,9 +12,16 @@
  * addresses the flow is paired (within the flow limits) and the packet
  * that completed it is forwarded. Everything else is dropped, by reason.
  *
- * An endpoint address belongs to at most one flow: a pairing whose
- * endpoint is already in another live flow is refused (RELAY_DROP_BUSY)
- * until that flow expires, since the relay could not tell the two apart. */
+ * An endpoint is a source address and the relay socket it talks to
+ * (relay_ep.sock): the relay listens on a range of ports and the
+ * rendezvous gives each attempt one of them (from its nonce), so a holder
+ * punching all its clients from one socket is a different endpoint in
+ * each attempt. An endpoint belongs to at most one flow: a pairing whose
+ * endpoint is already in another live flow (two attempts of one holder
+ * whose nonces picked the same port) is refused (RELAY_DROP_BUSY) until
+ * that flow expires, since the relay could not tell the two apart; the
+ * punch packets of the second attempt coming from the first flow's
+ * endpoint are counted busy, not forwarded into that flow. */
 #ifndef RR_RELAY_TABLE_H
 #define RR_RELAY_TABLE_H
 
@@ -51,11 +58,12 @@ struct relay_spec {
 };
 
 /* Where a peer sends from, and the relay socket and local address it
- * talked to (what goes to it leaves from there). */
+ * talked to (what goes to it leaves from there). addr and sock are the
+ * endpoint's identity. */
 struct relay_ep {
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    uint32_t sock;
+    uint32_t sock;                     /* the relay socket's index */
     struct sockaddr_storage local;     /* family 0: the socket's own address */
 };
 
@@ -77,7 +85,14 @@ enum relay_result {
     RELAY_RESULTS
 };
 
-enum relay_add { RELAY_ADD_OK, RELAY_ADD_DUP, RELAY_ADD_EXPIRED, RELAY_ADD_FULL, RELAY_ADD_NOMEM };
+enum relay_add {
+    RELAY_ADD_OK,                      /* a new attempt */
+    RELAY_ADD_UPDATED,                 /* a known one: its IPs and expiry replaced */
+    RELAY_ADD_DUP,                     /* a known one, the same record */
+    RELAY_ADD_EXPIRED,
+    RELAY_ADD_FULL,
+    RELAY_ADD_NOMEM
+};
 
 /* Events counted since the table was made. */
 struct relay_events {
@@ -90,11 +105,14 @@ struct relay_table;
 struct relay_table *relay_table_new(const struct relay_limits *lim, uint64_t seed);
 void relay_table_free(struct relay_table *t);
 
-/* Add the attempt s unless one with its nonce is known, it has expired at
- * real_ms, or max_attempts are held. */
+/* Add the attempt s unless it has expired at real_ms or max_attempts are
+ * held. If one with its nonce is known (a record read again, or published
+ * again with more holder IPs), its IP lists and expiry are replaced by s's
+ * and its slots and flow kept. */
 enum relay_add relay_table_add(struct relay_table *t, const struct relay_spec *s, int64_t real_ms);
 
-/* The datagram p (n bytes) from src: what to do with it. With
+/* The datagram p (n bytes) from src (on the relay socket src->sock): what
+ * to do with it. With
  * RELAY_FORWARD, *to is the endpoint to send it to (valid until the next
  * call on t). */
 enum relay_result relay_table_packet(struct relay_table *t, const struct relay_ep *src,

@@ -21,17 +21,16 @@
 #include "number.h"
 #include "udp.h"
 
-int udp_parse_addr(const char *s, size_t n, struct udp_addr *a)
+/* Parse the host of one address (hlen bytes at s: "a.b.c.d" or "[v6]")
+ * and port into a (count 1). 0 or -1. */
+static int udp_parse_host(const char *s, size_t hlen, long port, struct udp_addr *a)
 {
     char host[INET6_ADDRSTRLEN + 2];
-    const char *colon = n > 0 ? memrchr(s, ':', n) : NULL;
-    size_t hlen = colon != NULL ? (size_t)(colon - s) : 0;
-    long port;
 
-    if (colon == NULL || hlen == 0 || hlen >= sizeof host
-        || number_parse(colon + 1, n - hlen - 1, 1, 65535, &port) != 0)
+    if (hlen == 0 || hlen >= sizeof host)
         return -1;
     memset(a, 0, sizeof *a);
+    a->count = 1;
     if (s[0] == '[' && s[hlen - 1] == ']' && hlen > 2) {
         struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->sa;
         memcpy(host, s + 1, hlen - 2);
@@ -50,8 +49,49 @@ int udp_parse_addr(const char *s, size_t n, struct udp_addr *a)
     return inet_pton(AF_INET, host, &v4->sin_addr) == 1 ? 0 : -1;
 }
 
-int udp_add_listen(struct udp_addr *list, size_t *n, size_t max, const char *spec,
-                   int is_default, char *err, size_t errlen)
+int udp_parse_addr(const char *s, size_t n, struct udp_addr *a)
+{
+    const char *colon = n > 0 ? memrchr(s, ':', n) : NULL;
+    size_t hlen = colon != NULL ? (size_t)(colon - s) : 0;
+    long port;
+
+    if (colon == NULL || number_parse(colon + 1, n - hlen - 1, 1, 65535, &port) != 0)
+        return -1;
+    return udp_parse_host(s, hlen, port, a);
+}
+
+int udp_parse_range(const char *s, size_t n, unsigned max_ports, struct udp_addr *a,
+                    char *err, size_t errlen)
+{
+    const char *colon = n > 0 ? memrchr(s, ':', n) : NULL;
+    size_t hlen = colon != NULL ? (size_t)(colon - s) : 0;
+    const char *ports = colon != NULL ? colon + 1 : s, *end = s + n;
+    const char *dash = colon != NULL && max_ports > 1 ? memchr(ports, '-', (size_t)(end - ports))
+                                                      : NULL;
+    long first, last;
+
+    if (colon == NULL
+        || number_parse(ports, (size_t)((dash != NULL ? dash : end) - ports), 1, 65535, &first) != 0
+        || (dash != NULL && number_parse(dash + 1, (size_t)(end - dash - 1), 1, 65535, &last) != 0)
+        || udp_parse_host(s, hlen, first, a) != 0) {
+        snprintf(err, errlen, max_ports > 1
+                 ? "--listen: not IPV4:PORT[-PORT] or [IPV6]:PORT[-PORT]: \"%.*s\""
+                 : "--listen: not IPV4:PORT or [IPV6]:PORT: \"%.*s\"", (int)n, s);
+        return -1;
+    }
+    if (dash == NULL)
+        return 0;
+    if (last < first || last - first + 1 > (long)max_ports) {
+        snprintf(err, errlen, "--listen: a range of 1..%u ports, first <= last: \"%.*s\"",
+                 max_ports, (int)n, s);
+        return -1;
+    }
+    a->count = (unsigned)(last - first + 1);
+    return 0;
+}
+
+int udp_add_listen_range(struct udp_addr *list, size_t *n, size_t max, const char *spec,
+                         int is_default, unsigned max_ports, char *err, size_t errlen)
 {
     const char *p = spec;
 
@@ -62,15 +102,28 @@ int udp_add_listen(struct udp_addr *list, size_t *n, size_t max, const char *spe
             snprintf(err, errlen, "more than %zu --listen addresses", max);
             return -1;
         }
-        if (udp_parse_addr(p, len, &list[*n]) != 0) {
-            snprintf(err, errlen, "--listen: not IPV4:PORT or [IPV6]:PORT: \"%.*s\"", (int)len, p);
+        if (udp_parse_range(p, len, max_ports, &list[*n], err, errlen) != 0)
             return -1;
-        }
         list[(*n)++].is_default = is_default;
         if (comma == NULL)
             return 0;
         p = comma + 1;
     }
+}
+
+int udp_add_listen(struct udp_addr *list, size_t *n, size_t max, const char *spec,
+                   int is_default, char *err, size_t errlen)
+{
+    return udp_add_listen_range(list, n, max, spec, is_default, 1, err, errlen);
+}
+
+size_t udp_ports(const struct udp_addr *list, size_t n)
+{
+    size_t sum = 0;
+
+    for (size_t k = 0; k < n; k++)
+        sum += list[k].count > 0 ? list[k].count : 1;
+    return sum;
 }
 
 const char *udp_addr_text(const struct sockaddr_storage *sa, char *buf, size_t size)
@@ -89,21 +142,33 @@ const char *udp_addr_text(const struct sockaddr_storage *sa, char *buf, size_t s
     return buf;
 }
 
-/* A non-blocking UDP socket bound to a with SO_REUSEPORT, the pktinfo of
- * each datagram asked for (and IPV6_V6ONLY for IPv6). The descriptor, or -1
- * with errno set. */
-static int udp_open(const struct udp_addr *a)
+/* The address of a at port (host order) into sa. */
+static void udp_addr_at(const struct udp_addr *a, unsigned port, struct sockaddr_storage *sa)
+{
+    *sa = a->sa;
+    if (sa->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+}
+
+/* A non-blocking UDP socket bound to a's address at port with
+ * SO_REUSEPORT, the pktinfo of each datagram asked for (and IPV6_V6ONLY for
+ * IPv6). The descriptor, or -1 with errno set. */
+static int udp_open(const struct udp_addr *a, unsigned port)
 {
     int one = 1, v6 = a->sa.ss_family == AF_INET6;
     int fd = socket(a->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage sa;
 
     if (fd < 0)
         return -1;
+    udp_addr_at(a, port, &sa);
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0
         || (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0)
         || (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) != 0)
         || (!v6 && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) != 0)
-        || bind(fd, (const struct sockaddr *)&a->sa, a->len) != 0) {
+        || bind(fd, (const struct sockaddr *)&sa, a->len) != 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -112,7 +177,15 @@ static int udp_open(const struct udp_addr *a)
     return fd;
 }
 
-/* Append the bound address of fd (a's if unknown) to where (used bytes). */
+/* The port of sa (host order). */
+static unsigned udp_port_of(const struct sockaddr_storage *sa)
+{
+    return ntohs(sa->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                           : ((const struct sockaddr_in *)sa)->sin_port);
+}
+
+/* Append the bound address of fd (a's if unknown), and "-last" for a
+ * range, to where (used bytes). */
 static void udp_note_bound(int fd, const struct udp_addr *a, char *where, size_t wsize,
                            size_t *used)
 {
@@ -124,6 +197,9 @@ static void udp_note_bound(int fd, const struct udp_addr *a, char *where, size_t
         bound = a->sa;
     *used += (size_t)snprintf(where + *used, wsize - *used, "%s%s", *used ? "," : "",
                               udp_addr_text(&bound, text, sizeof text));
+    if (*used < wsize && a->count > 1)
+        *used += (size_t)snprintf(where + *used, wsize - *used, "-%u",
+                                  udp_port_of(&a->sa) + a->count - 1);
     if (*used >= wsize)
         *used = wsize - 1;
 }
@@ -137,24 +213,30 @@ int udp_open_all(int epfd, const struct udp_addr *list, size_t n, int *fds, size
     where[0] = '\0';
     for (size_t k = 0; k < n; k++) {
         const struct udp_addr *a = &list[k];
-        int fd = udp_open(a);
-        if (fd < 0 && a->is_default && errno == EAFNOSUPPORT) {
-            log_msg(LOG_WARN, "listen_skipped", "listen=%s error=\"%s\"",
-                    udp_addr_text(&a->sa, text, sizeof text), strerror(errno));
-            continue;
+        unsigned first = udp_port_of(&a->sa), count = a->count > 0 ? a->count : 1;
+        for (unsigned j = 0; j < count; j++) {
+            int fd = udp_open(a, first + j);
+            if (fd < 0 && j == 0 && a->is_default && errno == EAFNOSUPPORT) {
+                log_msg(LOG_WARN, "listen_skipped", "listen=%s error=\"%s\"",
+                        udp_addr_text(&a->sa, text, sizeof text), strerror(errno));
+                break;
+            }
+            if (fd < 0) {
+                struct sockaddr_storage at;
+                udp_addr_at(a, first + j, &at);
+                snprintf(err, errlen, "cannot listen on %s: %s",
+                         udp_addr_text(&at, text, sizeof text), strerror(errno));
+                return -1;
+            }
+            fds[(*nfds)++] = fd;
+            struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(*nfds - 1) };
+            if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+                snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
+                return -1;
+            }
+            if (j == 0)
+                udp_note_bound(fd, a, where, wsize, &used);
         }
-        if (fd < 0) {
-            snprintf(err, errlen, "cannot listen on %s: %s",
-                     udp_addr_text(&a->sa, text, sizeof text), strerror(errno));
-            return -1;
-        }
-        fds[(*nfds)++] = fd;
-        struct epoll_event ev = { .events = EPOLLIN, .data.u32 = (uint32_t)(*nfds - 1) };
-        if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-            snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
-            return -1;
-        }
-        udp_note_bound(fd, a, where, wsize, &used);
     }
     if (*nfds == 0) {
         snprintf(err, errlen, "no address to listen on");

@@ -18,10 +18,19 @@ real redis-server of each test's own.
                           anyone; counted
  5. limit_per_realm, limit_per_ip, flow_rate, idle_expiry: each limit holds
                           and is counted
- 6. bad_flags             a bad value: one line, exit status 2
- 7. rendezvous_*          through a real stack whose workers have
-                          --relay-address (skipped when connect_begin does
-                          not publish hr:relay yet)
+ 6. port_range            --listen on a range of 4 ports: one holder socket
+                          (as a Hysteria server punches all its clients)
+                          relays two clients at once on two ports of the
+                          range, each getting only its own data; a third
+                          attempt on a port already paired with that holder
+                          socket is refused and counted busy (its punch
+                          packets are not forwarded to the first client)
+ 7. record_update         a record published again with another holder IP
+                          (as connect_answer does): the holder punching from
+                          that IP is paired with the client's slot held
+                          before
+ 8. bad_flags             a bad value (a bad range, overlapping ranges, a
+                          range over RLIMIT_NOFILE): one line, exit status 2
 
 Peers punch like real ones: a hello to the relay every 50 ms until a valid
 packet arrives (waiting on the socket), so no sleep stands in for the relay
@@ -31,6 +40,8 @@ hysteria-realm-relay beside the worker binary. One-host mode only.
 
 import json
 import os
+import random
+import resource
 import shutil
 import signal
 import socket
@@ -64,6 +75,42 @@ def free_tcp_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_udp_range(count, v6=False):
+    """The first of count consecutive UDP ports free on 127.0.0.1 (and ::1
+    if v6) now, below ip_local_port_range when there is room (where
+    bind(port 0) never lands, so they stay free), else anywhere."""
+    rng = random.SystemRandom()
+    low = _ephemeral_low()
+    for attempt in range(200):
+        if low - count > 12000 and attempt < 150:
+            first = rng.randrange(10000, low - count)
+        else:
+            first = rng.randrange(low, 65536 - count)
+        socks = []
+        try:
+            for port in range(first, first + count):
+                for fam, ip in ((socket.AF_INET, "127.0.0.1"),) + (
+                        ((socket.AF_INET6, "::1"),) if v6 else ()):
+                    s = socket.socket(fam, socket.SOCK_DGRAM)
+                    socks.append(s)
+                    s.bind((ip, port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no %d consecutive free UDP ports" % count)
 
 
 def log_dir(workdir):
@@ -275,11 +322,14 @@ class Env:
         self.redis = Redis(self.workdir).start()
         self.relays, self.socks = [], []
 
-    def relay(self, name, args=(), v6=False):
-        port = free_udp_port(v6)
-        listen = "127.0.0.1:%d" % port + (",[::1]:%d" % port if v6 else "")
+    def relay(self, name, args=(), v6=False, ports=1):
+        """A relay on a free port of 127.0.0.1 (and ::1 if v6), or a range of
+        ports of them: r.port is the first, r.ports their number."""
+        port = free_udp_port(v6) if ports == 1 else free_udp_range(ports, v6)
+        spec = "%d" % port if ports == 1 else "%d-%d" % (port, port + ports - 1)
+        listen = "127.0.0.1:" + spec + (",[::1]:" + spec if v6 else "")
         r = Relay(name, ["--listen", listen] + list(args), self.redis, self.workdir)
-        r.port = port
+        r.port, r.ports = port, ports
         self.relays.append(r)
         return r.start()
 
@@ -562,14 +612,121 @@ def test_idle_expiry():
         env.close()
 
 
+@uses(stack=False, timeout=90)
+def test_port_range():
+    """--listen 127.0.0.1:P-P+3. One holder socket (127.0.0.2), two clients
+    (127.0.0.1): attempt 1 punched on port P, attempt 2 on P+2, both pair;
+    each client exchanges data with the holder, which gets each client's
+    from that client's port, and each client gets only its own answers.
+    Attempt 3 on port P (as if its nonce picked the same port as attempt
+    1): refused, counted busy, and its hellos from the holder's socket do
+    not reach client 1."""
+    env = Env("range")
+    try:
+        r = env.relay("range", ports=4)
+        to1, to2 = ("127.0.0.1", r.port), ("127.0.0.1", r.port + 2)
+        a1, a2, a3 = Attempt(), Attempt(), Attempt()
+        for a in (a3, a1, a2):                # a3 read before a1 and a2 pair
+            a.write(env.redis)
+        h = env.peer("127.0.0.2")
+        c1, c2, c3 = env.peer("127.0.0.1"), env.peer("127.0.0.1"), env.peer("127.0.0.1")
+        got = punch(a1, c1, to1, h, to1)
+        eq(got["b"][1][:2], to1, "source of what the holder got in attempt 1")
+        got = punch(a2, c2, to2, h, to2)
+        eq(got["b"][1][:2], to2, "source of what the holder got in attempt 2")
+        eq(got["a"][1][:2], to2, "source of what client 2 got")
+        exchange(c1, to1, h, to1, n=3)
+        exchange(c2, to2, h, to2, n=3)
+        # both at once: the holder tells them apart by the relay port
+        for k in range(5):
+            m1, m2 = b"one %d " % k + b"1" * 1200, b"two %d " % k + b"2" * 1200
+            c1.sendto(m1, to1)
+            c2.sendto(m2, to2)
+            seen = {}
+            for _ in range(2):
+                data, src = expect_any(h, (m1, m2), "datagram %d to the holder" % k)
+                seen[data] = src[:2]
+            eq(seen, {m1: to1, m2: to2}, "sources of the clients' datagrams at the holder")
+            h.sendto(b"back1 " + m1, to1)
+            h.sendto(b"back2 " + m2, to2)
+            expect(c1, b"back1 " + m1, "answer %d to client 1" % k)
+            expect(c2, b"back2 " + m2, "answer %d to client 2" % k)
+        # attempt 3 collides with attempt 1's port
+        for _ in range(6):
+            c3.sendto(a3.hello(), to1)
+            h.sendto(a3.hello(), to1)
+        never_answered([c1, c2, c3, h])
+        exchange(c1, to1, h, to1, n=2)        # flow 1 goes on
+        eq(r.stop(), 0, "exit code after SIGTERM")
+        cnt = r.counters()
+        eq(cnt["flows_paired"], 2, "flows_paired at stop")
+        check(cnt["busy"] >= 6, "busy=%d held=%d: attempt 3's hellos from the holder socket "
+              "counted busy" % (cnt["busy"], cnt["held"]))
+    finally:
+        env.close()
+
+
+def expect_any(sock, msgs, what, timeout=2.0):
+    """The next datagram on sock that is one of msgs (punch packets still
+    in flight skipped): (data, source)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = recv(sock, max(0.01, deadline - time.monotonic()))
+        check(r is not None, "%s: nothing came" % what)
+        if r[0] in msgs:
+            return r
+        check(len(r[0]) <= 1057, "%s: another datagram came (%d bytes)" % (what, len(r[0])))
+
+
+@uses(stack=False, timeout=60)
+def test_record_update():
+    """A record published with holder_ips [127.0.0.2], the client's hellos
+    held; the same record published again with 127.0.0.3 added (as
+    connect_answer does with the holder's answer): the holder punching
+    from 127.0.0.3 pairs with the client."""
+    env = Env("update")
+    try:
+        r = env.relay("update")
+        to = ("127.0.0.1", r.port)
+        att = Attempt()
+        att.write(env.redis)
+        c, h = env.peer("127.0.0.1"), env.peer("127.0.0.3")
+        # the client's slot: punch it through a record-reading barrier (a
+        # second attempt published after this one and paired)
+        c.sendto(att.hello(), to)
+        barrier = Attempt()
+        barrier.write(env.redis)
+        punch(barrier, env.peer("127.0.0.1"), to, env.peer("127.0.0.2"), to)
+        c.sendto(att.hello(), to)
+        h.sendto(att.hello(), to)             # not listed yet: unknown
+        never_answered([c, h])
+        att.holder_ips.append("127.0.0.3")
+        att.write(env.redis)
+        got = punch(att, c, to, h, to)
+        eq(got["a"][1][:2], to, "source of what the client got")
+        exchange(c, to, h, to, n=3)
+        eq(r.stop(), 0, "exit code after SIGTERM")
+        cnt = r.counters()
+        eq(cnt["flows_paired"], 2, "flows_paired at stop")
+        check(cnt["unknown"] >= 1, "unknown=%d" % cnt["unknown"])
+        eq(cnt["attempts"], 2, "attempts at stop (the update is no new one)")
+    finally:
+        env.close()
+
+
 @uses(stack=False, timeout=30)
 def test_bad_flags():
-    """Each bad value: one line on stderr naming the flag, exit status 2."""
+    """Each bad value: one line on stderr naming the flag, exit status 2;
+    a range of more sockets than RLIMIT_NOFILE allows too."""
     one_host_only()
     for args, needle in ((["--max-flows", "0"], "--max-flows"),
                          (["--idle-timeout", "x"], "--idle-timeout"),
                          (["--flow-rate", "-1"], "--flow-rate"),
                          (["--listen", "127.0.0.1"], "--listen"),
+                         (["--listen", "127.0.0.1:7001-7000"], "--listen"),
+                         (["--listen", "127.0.0.1:7000-"], "--listen"),
+                         (["--listen", "127.0.0.1:1000-5096"], "--listen"),     # 4097 ports
+                         (["--listen", "[::1]:7000-7003,[::1]:7003"], "overlap"),
                          (["--redis", "http://x"], "Redis URL"),
                          (["--bogus"], "--bogus")):
         p = subprocess.run([relay_binary()] + args, stdin=subprocess.DEVNULL,
@@ -577,3 +734,14 @@ def test_bad_flags():
         err = p.stderr.decode()
         eq(p.returncode, 2, "exit status of %s" % args)
         check(needle in err and err.count("\n") == 1, "stderr of %s: %r" % (args, err))
+
+    def low_nofile():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    p = subprocess.run([relay_binary(), "--listen", "127.0.0.1:20000-20099",
+                        "--redis", "redis://127.0.0.1:1/0"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10,
+                       preexec_fn=low_nofile)
+    err = p.stderr.decode()
+    eq(p.returncode, 2, "exit status with 100 ports and RLIMIT_NOFILE 64")
+    check("RLIMIT_NOFILE" in err and "100 sockets" in err and err.count("\n") == 1,
+          "stderr with 100 ports and RLIMIT_NOFILE 64: %r" % err)

@@ -35,7 +35,8 @@ static struct relay_spec spec(uint8_t id, const char *realm, const char *c, cons
     return s;
 }
 
-static struct relay_ep ep(const char *ip, int port)
+/* The endpoint ip:port talking to the relay socket sock. */
+static struct relay_ep ep_on(const char *ip, int port, uint32_t sock)
 {
     struct relay_ep e;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&e.addr;
@@ -45,7 +46,13 @@ static struct relay_ep ep(const char *ip, int port)
     v4->sin_port = htons((uint16_t)port);
     inet_pton(AF_INET, ip, &v4->sin_addr);
     e.addrlen = sizeof *v4;
+    e.sock = sock;
     return e;
+}
+
+static struct relay_ep ep(const char *ip, int port)
+{
+    return ep_on(ip, port, 0);
 }
 
 /* A hello of attempt s into out; its length. */
@@ -187,9 +194,120 @@ TEST(relay_limits_and_busy)
     c = ep("127.0.0.1", 1100);
     h = ep("127.0.0.2", 2000);
     ASSERT_EQ_INT(RELAY_HELD, relay_table_packet(t, &c, pkt, n, T0, R0, &to));
-    /* the holder's punch of s[5] comes from the endpoint of the s[4] flow */
+    /* the holder's punch of s[5] comes from the endpoint of the s[4] flow
+     * (same address, same relay socket): busy, not forwarded into s[4] */
+    ASSERT_EQ_INT(RELAY_DROP_BUSY, relay_table_packet(t, &h, pkt, n, T0, R0, &to));
+    ASSERT_TRUE(to == NULL);
+    ASSERT_EQ_INT(RELAY_DROP_BUSY, relay_table_packet(t, &h, pkt, n, T0, R0, &to));
+    ASSERT_EQ_INT(1, relay_table_flows(t));
+    /* the s[4] flow goes on: data, and s[4]'s own hello, still forwarded */
+    uint8_t data[200] = { 0 };
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &h, data, sizeof data, T0, R0, &to));
+    ASSERT_EQ_INT(1000, port_of(to));
+    n = hello(&s[4], pkt);
     ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &h, pkt, n, T0, R0, &to));
     ASSERT_EQ_INT(1000, port_of(to));
+    /* once the s[4] flow idled out, s[5]'s next punch pairs */
+    relay_table_expire(t, T0 + 30000, R0);
+    ASSERT_EQ_INT(0, relay_table_flows(t));
+    n = hello(&s[5], pkt);
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &h, pkt, n, T0 + 30000, R0, &to));
+    ASSERT_EQ_INT(1100, port_of(to));
+    relay_table_free(t);
+}
+
+/* One holder socket (127.0.0.2:2000), two clients, the two attempts on two
+ * relay sockets (ports of the range): two flows, each peer gets only its
+ * own; the holder's packets on each socket go to that socket's client. */
+TEST(relay_one_holder_two_sockets)
+{
+    struct relay_limits l = limits();
+    struct relay_table *t = relay_table_new(&l, 11);
+    struct relay_spec a1 = spec(60, "home", "127.0.0.1", "127.0.0.2");
+    struct relay_spec a2 = spec(61, "home", "127.0.0.1", "127.0.0.2");
+    struct relay_spec a3 = spec(62, "home", "127.0.0.3", "127.0.0.2");
+    struct relay_ep c1 = ep_on("127.0.0.1", 1000, 3), c2 = ep_on("127.0.0.1", 1001, 5);
+    struct relay_ep h1 = ep_on("127.0.0.2", 2000, 3), h2 = ep_on("127.0.0.2", 2000, 5);
+    struct relay_ep c3 = ep_on("127.0.0.3", 1002, 3);
+    const struct relay_ep *to;
+    uint8_t p1[PUNCH_MAX], p2[PUNCH_MAX], p3[PUNCH_MAX], data[1200] = { 0 };
+    size_t n1 = hello(&a1, p1), n2 = hello(&a2, p2), n3 = hello(&a3, p3);
+
+    ASSERT_EQ_INT(RELAY_ADD_OK, relay_table_add(t, &a1, R0));
+    ASSERT_EQ_INT(RELAY_ADD_OK, relay_table_add(t, &a2, R0));
+    ASSERT_EQ_INT(RELAY_ADD_OK, relay_table_add(t, &a3, R0));
+    ASSERT_EQ_INT(RELAY_HELD, relay_table_packet(t, &c1, p1, n1, T0, R0, &to));
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &h1, p1, n1, T0, R0, &to));
+    ASSERT_EQ_INT(1000, port_of(to));
+    ASSERT_EQ_INT(3, to->sock);
+    /* the second attempt: its holder hello first, then the client's */
+    ASSERT_EQ_INT(RELAY_HELD, relay_table_packet(t, &h2, p2, n2, T0, R0, &to));
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &c2, p2, n2, T0, R0, &to));
+    ASSERT_EQ_INT(2000, port_of(to));
+    ASSERT_EQ_INT(5, to->sock);
+    ASSERT_EQ_INT(2, relay_table_flows(t));
+    /* data: each socket's holder packets to its own client, and back */
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &h1, data, sizeof data, T0, R0, &to));
+    ASSERT_EQ_INT(1000, port_of(to));
+    ASSERT_EQ_INT(3, to->sock);
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &h2, data, sizeof data, T0, R0, &to));
+    ASSERT_EQ_INT(1001, port_of(to));
+    ASSERT_EQ_INT(5, to->sock);
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &c1, data, 10, T0, R0, &to));
+    ASSERT_EQ_INT(3, to->sock);
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &c2, data, 10, T0, R0, &to));
+    ASSERT_EQ_INT(5, to->sock);
+    /* a third attempt whose port collides with the first's (socket 3) */
+    ASSERT_EQ_INT(RELAY_HELD, relay_table_packet(t, &c3, p3, n3, T0, R0, &to));
+    ASSERT_EQ_INT(RELAY_DROP_BUSY, relay_table_packet(t, &h1, p3, n3, T0, R0, &to));
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &h1, data, sizeof data, T0, R0, &to));
+    ASSERT_EQ_INT(1000, port_of(to));
+    /* a stranger on socket 5 from the client's address but another socket */
+    struct relay_ep c1_on_5 = ep_on("127.0.0.1", 1000, 5);
+    ASSERT_EQ_INT(RELAY_DROP_INVALID, relay_table_packet(t, &c1_on_5, data, 100, T0, R0, &to));
+    ASSERT_EQ_INT(2, relay_table_events(t)->paired);
+    relay_table_free(t);
+}
+
+/* A record read again with more holder IPs (the holder's answer) and a
+ * later expiry: the IPs and expiry replaced, the slots and flow kept. */
+TEST(relay_record_update)
+{
+    struct relay_limits l = limits();
+    struct relay_table *t = relay_table_new(&l, 13);
+    struct relay_spec s = spec(70, "home", "127.0.0.1", "127.0.0.2"), u;
+    struct relay_ep c = ep("127.0.0.1", 1000), h9 = ep("127.0.0.9", 2000);
+    const struct relay_ep *to;
+    uint8_t pkt[PUNCH_MAX], data[100] = { 0 };
+    size_t n = hello(&s, pkt);
+
+    ASSERT_EQ_INT(RELAY_ADD_OK, relay_table_add(t, &s, R0));
+    ASSERT_EQ_INT(RELAY_HELD, relay_table_packet(t, &c, pkt, n, T0, R0, &to));
+    ASSERT_EQ_INT(RELAY_DROP_UNKNOWN, relay_table_packet(t, &h9, pkt, n, T0, R0, &to));
+    u = s;
+    ASSERT_EQ_INT(0, relay_spec_add_ip(&u, RELAY_HOLDER, "127.0.0.9"));
+    u.expires_ms = R0 + 20000;
+    memset(u.obfs, 0, sizeof u.obfs);                  /* not taken */
+    ASSERT_EQ_INT(RELAY_ADD_UPDATED, relay_table_add(t, &u, R0));
+    ASSERT_EQ_INT(RELAY_ADD_DUP, relay_table_add(t, &u, R0));
+    ASSERT_EQ_INT(1, relay_table_attempts(t));
+    /* the client's slot was kept: the new holder IP pairs with it */
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &h9, pkt, n, T0, R0 + 15000, &to));
+    ASSERT_EQ_INT(1000, port_of(to));
+    /* an update of a paired attempt keeps its flow */
+    u = s;
+    u.expires_ms = R0 + 25000;
+    ASSERT_EQ_INT(RELAY_ADD_UPDATED, relay_table_add(t, &u, R0));
+    ASSERT_EQ_INT(1, relay_table_flows(t));
+    ASSERT_EQ_INT(RELAY_FORWARD, relay_table_packet(t, &c, data, sizeof data, T0, R0, &to));
+    ASSERT_EQ_INT(2000, port_of(to));
+    /* the old expiry passed, the new one not: kept */
+    relay_table_expire(t, T0, R0 + 20000);
+    ASSERT_EQ_INT(1, relay_table_attempts(t));
+    ASSERT_EQ_INT(RELAY_ADD_EXPIRED, relay_table_add(t, &u, R0 + 25000));
+    relay_table_expire(t, T0, R0 + 25000);
+    ASSERT_EQ_INT(0, relay_table_attempts(t));
+    ASSERT_EQ_INT(1, relay_table_flows(t));            /* the flow outlives its attempt */
     relay_table_free(t);
 }
 
