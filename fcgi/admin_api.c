@@ -7,7 +7,7 @@
  * SHA-256 digests in constant time. JSON in and out:
  *
  *   POST   /admin/v1/tokens       token_json.h body -> 201 the record + "token"
- *   GET    /admin/v1/tokens       200 {"tokens":[record...]}, oldest first
+ *   GET    /admin/v1/tokens       200 {"tokens":[record...]}, soonest expiry first
  *   DELETE /admin/v1/tokens/{id}  204, or 404 token_not_found
  *
  * Creating needs --token-key-file too (503 no_token_key without it). The

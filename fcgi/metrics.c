@@ -425,6 +425,31 @@ static void series(struct out *o, const struct field *fs, size_t n, const char *
         put(o, "%s 0\n", name);
 }
 
+/* Every field whose name starts with prefix: the series of the relays
+ * (hysteria-realm-relay adds them to hr:metrics; it names their labels). */
+static void prefixed(struct out *o, const struct field *fs, size_t n, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    for (size_t k = 0; k < n; k++)
+        if (fs[k].nlen >= plen && memcmp(fs[k].name, prefix, plen) == 0)
+            put(o, "%.*s %.*s\n", (int)fs[k].nlen, fs[k].name, (int)fs[k].vlen, fs[k].value);
+}
+
+static void relay_families(struct out *o, const struct field *fs, size_t n)
+{
+    family(o, "relay_packets_total", "counter",
+           "Datagrams the relays handled, by result (forwarded, or why dropped).");
+    prefixed(o, fs, n, NS "relay_packets_total{");
+    family(o, "relay_received_packets_total", "counter", "Datagrams the relays received.");
+    series(o, fs, n, NS "relay_received_packets_total", 1);
+    family(o, "relay_bytes_total", "counter", "Bytes the relays received and forwarded.");
+    series(o, fs, n, NS "relay_bytes_total{direction=\"received\"}", 1);
+    series(o, fs, n, NS "relay_bytes_total{direction=\"forwarded\"}", 1);
+    family(o, "relay_flows_total", "counter", "Relayed flows paired, and expired (idle).");
+    series(o, fs, n, NS "relay_flows_total{event=\"paired\"}", 1);
+    series(o, fs, n, NS "relay_flows_total{event=\"expired\"}", 1);
+}
+
 static void counters(struct out *o, const struct field *fs, size_t n, int from, int to,
                      const char *name, const char *help)
 {
@@ -512,6 +537,7 @@ static void exposition(struct out *o, const struct field *fs, size_t n, const st
     family(o, "reclaims_total", "counter",
            "Registers with a token bound to the name that replaced the realm's live session.");
     series(o, fs, n, NS "reclaims_total", 1);
+    relay_families(o, fs, n);
     counters(o, fs, n, M_CONNECT_REQUESTS, M_CONNECT_REQUESTS, "connect_requests_total",
              "Connects that waited for the realm holder (the sum of the outcomes).");
     counters(o, fs, n, M_OUT_DELIVERED, M_OUT_ERROR, "connect_outcomes_total", "Connects by outcome.");

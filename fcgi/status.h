@@ -19,6 +19,7 @@ enum store_status {
     STORE_HEALED = 8,         /* heartbeat: the stream was stale, the session ended */
     STORE_TOKEN_GONE = 9,     /* register: the scoped token was revoked or expired */
     STORE_QUOTA = 10,         /* register: the scoped token's quota of live realms */
+    STORE_DISPLACED = 11,     /* events: a newer stream of the session holds the realm */
     STORE_UNAVAILABLE = -1    /* Redis unreachable or answered with an error */
 };
 

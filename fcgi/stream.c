@@ -18,6 +18,14 @@
  * after a punch or a read of the buffer. A heartbeat_ack costs no write of
  * ours: heartbeat.lua moves the cursor itself while the realm is held
  * (see sql/heartbeat.lua). The stream lets go of the realm when it ends.
+ *
+ * One stream per session: the first read of a newer stream of the session
+ * takes the realm's hold and publishes "H sid <the old hold token>"; the
+ * stream with that token ends at once (or, if its own first read is still
+ * on its way, right after the 200 head, writing no event). A stream whose
+ * subscription was not live yet learns it on its next read of the buffer
+ * (STORE_DISPLACED; one follows when the subscription goes live). A
+ * session then cannot fill a worker's --max-held slots with its streams.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +64,7 @@ struct stream {
     long long ack_sent, ack_want;
     unsigned pending;                  /* Redis calls holding this stream */
     unsigned reading : 1, reread : 1, need_sync : 1, acking : 1;
-    unsigned opened : 1, joining : 1, dead : 1, held : 1;
+    unsigned opened : 1, joining : 1, dead : 1, held : 1, displaced : 1;
     char hold[HOLD_HEX + 1];           /* this stream's token in the realm's hold */
     char ip[RR_IP_STRLEN];             /* the client's IP: the realm's stream_ip */
     char sid[RR_SESSION_HEX + 1];
@@ -264,6 +272,10 @@ static int stream_first(struct stream *s, const struct aresult *res)
     if (stream_put(s, SSE_OPEN, strlen(SSE_OPEN)) != 0)
         return -1;
     log_msg(LOG_DEBUG, "stream_opened", "realm=%s session=%s", s->name, log_sid(s->sid));
+    if (s->displaced) {                /* a newer stream took over meanwhile */
+        stream_kill(s, END_RESPONSE);
+        return -1;
+    }
     return 0;
 }
 
@@ -282,8 +294,10 @@ static void on_events(void *priv, const struct aresult *res)
         s->need_sync = 1;          /* Redis trouble: try again on a tick */
         return;
     }
-    if (res->items[0].i == STORE_BAD_SESSION || res->n < 3) {
-        stream_kill(s, END_RESPONSE);
+    if (res->items[0].i == STORE_DISPLACED)
+        log_msg(LOG_DEBUG, "stream_displaced", "realm=%s session=%s", s->name, log_sid(s->sid));
+    if (res->items[0].i != STORE_OK || res->n < 3) {
+        stream_kill(s, END_RESPONSE);  /* bad session, or a newer stream took over */
         return;
     }
     long long pttl = res->items[1].i;
@@ -302,7 +316,7 @@ static void on_events(void *priv, const struct aresult *res)
 
 static void stream_sync(struct stream *s)
 {
-    char key[KEY_MAX], ev[KEY_MAX], after[24] = "";
+    char key[KEY_MAX], ev[KEY_MAX], ch[KEY_MAX], after[24] = "";
     if (s->reading) {
         s->reread = 1;
         return;
@@ -312,10 +326,12 @@ static void stream_sync(struct stream *s)
         snprintf(after, sizeof(after), "%lld", from);
     key_for(KEY_REALM, s->name, key, sizeof(key));
     key_for(KEY_EVENTS, s->name, ev, sizeof(ev));
+    key_for(KEY_CHANNEL, s->name, ch, sizeof(ch));
     const char *keys[2] = { key, ev };
-    const char *args[4] = { s->sid, after, s->opened ? "" : s->hold, s->ip };
+    const char *args[6] = { s->sid, after, s->opened ? "" : s->hold, s->ip, ch,
+                            s->opened ? s->hold : "" };
     s->need_sync = 0;
-    if (aredis_script(loop_redis(s->loop), SCRIPT_EVENTS, 2, keys, 4, args, on_events, s) != 0) {
+    if (aredis_script(loop_redis(s->loop), SCRIPT_EVENTS, 2, keys, 6, args, on_events, s) != 0) {
         s->need_sync = 1;
         return;
     }
@@ -348,7 +364,14 @@ static void on_message(struct bus_listener *l, const char *msg, size_t len)
         stream_kill(s, END_RESPONSE);
         return;
     }
-    if (f[0].s[0] != 'E' || n != 5)
+    if (f[0].s[0] == 'H' && n == 3 && bus_field_is(&f[2], s->hold)) {
+        log_msg(LOG_DEBUG, "stream_displaced", "realm=%s session=%s", s->name, log_sid(s->sid));
+        s->displaced = 1;          /* a newer stream of the session holds the realm */
+        if (s->opened)
+            stream_kill(s, END_RESPONSE);
+        return;
+    }
+    if (f[0].s[0] != 'E' || n != 5 || s->displaced)
         return;
     long long id = strtoll(f[2].s, NULL, 10);
     if (id <= s->last_id && s->last_id >= 0)

@@ -370,11 +370,11 @@ def test_primary_frozen():
 def _deploy_ha_port():
     """A port N below the ephemeral range (so that no client connection
     takes one of them meanwhile) with deploy/local's Redis ports (N+1000,
-    N+1001), Sentinel ports (N+1010..N+1012) and metrics port (N+2000)
+    N+1001), Sentinel ports (N+1010..N+1012) and metrics and admin API ports (N+2000, N+2001)
     free too."""
     for _ in range(50):
         p = random.randrange(20000, 28000)
-        if all(fu.port_free(p + d) for d in (0, 1000, 1001, 1010, 1011, 1012, 2000)):
+        if all(fu.port_free(p + d) for d in (0, 1000, 1001, 1010, 1011, 1012, 2000, 2001)):
             return p
     raise RuntimeError("no free ports for deploy/local --redis-ha")
 

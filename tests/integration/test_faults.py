@@ -9,6 +9,7 @@ which must be 0. Helpers for these tests only are in faults_util.py.
 """
 
 import os
+import random
 import signal
 import time
 
@@ -722,12 +723,14 @@ DEPLOY_PACKAGES = ("libfcgi-dev", "libhiredis-dev", "libjson-c-dev", "libpcre2-d
 
 
 def _deploy_port():
-    """A free port N with N + 1000 (deploy/local's Redis) free too."""
+    """A port N below the ephemeral range (so that no client connection
+    takes one of them meanwhile) with deploy/local's Redis (N+1000),
+    metrics (N+2000) and admin API (N+2001) ports free too."""
     for _ in range(50):
-        p = stackmod.free_port()
-        if p <= 64535 and fu.port_free(p + 1000):
+        p = random.randrange(28000, 30000)
+        if all(fu.port_free(p + d) for d in (0, 1000, 2000, 2001)):
             return p
-    raise RuntimeError("no free port pair for deploy/local")
+    raise RuntimeError("no free ports for deploy/local")
 
 
 @uses(stack=False, timeout=180)

@@ -53,15 +53,16 @@ only (the relay and the peers are on this host's loopback).
 """
 
 import json
+import re
 import select
 import socket
 import time
 import types
 import zlib
 
-from client import Background, check, eq, nonce, obfs, realm_name
+from client import Background, check, eq, nonce, obfs, realm_name, request
 from punch import ACK, HELLO, MAX_LEN, decode, encode
-from stack import uses
+from stack import uses, wait_until
 from test_relay import Relay, free_udp_range, one_host_only
 
 PUNCH_INTERVAL = 0.1          # Hysteria's: a hello round every 100 ms
@@ -357,6 +358,10 @@ def test_relayed(st):
         eq(client.targets, [_hostport(HOLDER_NOWHERE[0]), client.relay], "client's targets")
         punch_both(holder, client)
         check_relayed(holder, client)
+        wait_until(lambda: _metric(st, 'hysteria_realm_relay_flows_total{event="paired"}') >= 1
+                   or None, 10, "the relay's paired flow in the workers' /metrics")
+        check(_metric(st, 'hysteria_realm_relay_packets_total{result="forwarded"}') >= 1,
+              "forwarded datagrams in /metrics")
         cnt = stop_relay(relay)
         eq(cnt["flows_paired"], 1, "flows_paired at stop")
         check(cnt["forwarded"] >= 2 * 10 + 2, "forwarded=%d" % cnt["forwarded"])
@@ -364,6 +369,14 @@ def test_relayed(st):
         holder.close()
         client.close()
         relay.stop()
+
+
+def _metric(st, series):
+    """The value of one series in GET /metrics (0 if absent)."""
+    r = request(st.metrics_port, "GET", "/metrics")
+    eq(r.status, 200, "GET /metrics")
+    m = re.search(r"^%s (\d+)$" % re.escape(series), r.body.decode(), re.M)
+    return int(m.group(1)) if m else 0
 
 
 @uses(args=RELAY_ARGS, timeout=60)
