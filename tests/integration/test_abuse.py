@@ -122,6 +122,7 @@ class GoodClient:
         self.rounds = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._round_done = threading.Condition(self._lock)
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def start(self):
@@ -187,17 +188,25 @@ class GoodClient:
         while not self._stop.is_set():
             try:
                 self._round()
-                self.rounds += 1
+                with self._round_done:
+                    self.rounds += 1
+                    self._round_done.notify_all()
             except Exception as e:    # kept for check(); the loop goes on
-                with self._lock:
+                with self._round_done:
                     self.errors.append("%s: %s" % (type(e).__name__, e))
+                    self._round_done.notify_all()
                     if len(self.errors) > 20:
                         return
                 self._stop.wait(0.2)  # no busy loop against a broken stack
 
     def stop(self, min_rounds=2):
         """Stop, then assert: no error, every status as expected, no call
-        slower than LATENCY_BOUND, at least min_rounds whole rounds done."""
+        slower than LATENCY_BOUND, at least min_rounds whole rounds done
+        (waiting for them first, for as long as a slow round may take: an
+        abuse that the stack ends at once leaves the client little time)."""
+        with self._round_done:
+            self._round_done.wait_for(lambda: self.rounds >= min_rounds or self.errors,
+                                      LATENCY_BOUND * 4 * min_rounds)
         self._stop.set()
         self._t.join(60)
         check(not self._t.is_alive(), "the good client is stuck in a call")
