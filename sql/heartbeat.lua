@@ -34,14 +34,14 @@ local HEAL_WINDOW_MS, MULTI_MS = 600000, 86400000
 local name, sid, addrs, ttl, data, channel, ip, heal =
     ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
-local cur = redis.call('HMGET', KEYS[1], 'sid', 'seq', 'hold', 'acked', 'addrs', 'stream_ip')
+local cur = redis.call('HMGET', KEYS[1], 'sid', 'seq', 'hold', 'acked', 'stream_ip')
 if cur[1] ~= sid then return 4 end
 
 local now = now_ms()
 
 -- 1 if the heartbeat says the stream is stale and the realm may be healed.
 local function stale()
-    local sip = cur[6]
+    local sip = cur[5]
     if heal ~= '1' or not cur[3] or not sip or sip == ip or ip == 'unknown' then return false end
     if (string.find(sip, ':', 1, true) ~= nil) ~= (string.find(ip, ':', 1, true) ~= nil) then
         return false
@@ -81,7 +81,8 @@ if heard > 0 and cur[3] and (tonumber(cur[4]) or 0) == id - 1 then
     set[#set + 1] = 'acked'
     set[#set + 1] = id
 end
-if addrs ~= '' and addrs ~= cur[5] then
+-- (the stored addresses are read only when new ones are given)
+if addrs ~= '' and addrs ~= redis.call('HGET', KEYS[1], 'addrs') then
     set[#set + 1] = 'addrs'
     set[#set + 1] = addrs
     set[#set + 1] = 'addrs_at'
