@@ -250,9 +250,9 @@ def punch_both(a, b, timeout=PUNCH_TIMEOUT):
     punch_all([a, b], timeout)
 
 
-def expect_data(peer, msg, what, timeout=2.0):
-    """The next datagram on peer's socket that is not a punch packet of the
-    attempt is msg: (data, source)."""
+def next_data(peer, what, timeout=2.0):
+    """The next datagram on peer's socket that is not a punch packet of its
+    attempts (a hello or an ack still in flight): (data, source)."""
     deadline = time.monotonic() + timeout
     while True:
         left = deadline - time.monotonic()
@@ -261,11 +261,16 @@ def expect_data(peer, msg, what, timeout=2.0):
         if not ready:
             continue
         data, src = peer.sock.recvfrom(65536)
-        if peer.punch_of(data) is not None:
-            continue               # a hello or an ack still in flight
-        eq(data[:40], msg[:40], "%s: what came first" % what)
-        eq(data, msg, "%s: whole datagram" % what)
-        return data, src[:2]
+        if peer.punch_of(data) is None:
+            return data, src[:2]
+
+
+def expect_data(peer, msg, what, timeout=2.0):
+    """The next datagram that is not a punch packet is msg: (data, source)."""
+    data, src = next_data(peer, what, timeout)
+    eq(data[:40], msg[:40], "%s: what came first" % what)
+    eq(data, msg, "%s: whole datagram" % what)
+    return data, src
 
 
 def exchange(a, b, n=10, size=1200):
@@ -543,17 +548,8 @@ def test_two_clients_one_holder(st):
 
 
 def expect_any_data(peer, msgs, what, timeout=2.0):
-    """The next datagram on peer's socket that is not a punch packet of its
-    attempts is one of msgs: (data, source)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        check(left > 0, "%s: nothing came in %.0f s" % (what, timeout))
-        ready, _, _ = select.select([peer.sock], [], [], left)
-        if not ready:
-            continue
-        data, src = peer.sock.recvfrom(65536)
-        if peer.punch_of(data) is not None:
-            continue
-        check(data in msgs, "%s: %r" % (what, data[:40]))
-        return data, src[:2]
+    """The next datagram that is not a punch packet is one of msgs:
+    (data, source)."""
+    data, src = next_data(peer, what, timeout)
+    check(data in msgs, "%s: %r" % (what, data[:40]))
+    return data, src
