@@ -8,7 +8,8 @@
  *
  *   POST   /admin/v1/tokens       token_json.h body -> 201 the record + "token"
  *   GET    /admin/v1/tokens       200 {"tokens":[record...]}, soonest expiry first
- *   DELETE /admin/v1/tokens/{id}  204, or 404 token_not_found
+ *   DELETE /admin/v1/tokens/{id}  204 (the realms registered with it end too),
+ *                                 or 404 token_not_found
  *
  * Creating needs --token-key-file too (503 no_token_key without it). The
  * token itself is in the answer to its POST only: Redis keeps its mac.
@@ -31,7 +32,9 @@
 #include "log.h"
 #include "loop.h"
 #include "respond.h"
+#include "revoke_call.h"
 #include "scripts.h"
+#include "status.h"
 #include "token_json.h"
 
 #define TOKENS_PATH "/admin/v1/tokens"
@@ -46,7 +49,7 @@ struct listing {
     int failed;
 };
 
-/* A create or revoke in flight. */
+/* A create in flight. */
 struct change {
     struct conn *c;
     struct token_rec rec;
@@ -243,46 +246,99 @@ static void list(struct loop *l, struct conn *c)
 
 /* ---- DELETE: revoke ---- */
 
+#define REVOKE_TRIES 3          /* reads of the token's realms before 503 */
+
+/* A revoke in flight: read hr:tokrealms:{id}, then token_revoke.lua with
+ * those realms' keys; again if a register slipped in between. */
+struct revocation {
+    struct loop *l;
+    struct conn *c;
+    int tries;
+    char id[TOKEN_ID_HEX + 1];
+    char realms[KEY_MAX];
+};
+
+static void revoke_read(struct revocation *v);
+
+static void revoke_end(struct revocation *v, int status, const char *code, const char *msg)
+{
+    if (still_there(v->c) == 0) {
+        if (status == 503)
+            respond_unavailable(v->c);
+        else if (code != NULL)
+            respond_error(v->c, status, code, msg);
+        else
+            respond(v->c, status, NULL, NULL);
+    }
+    free(v);
+}
+
 static void on_revoked(void *priv, const struct aresult *res)
 {
-    struct change *k = priv;
-    if (still_there(k->c) == 0) {
-        if (res->err || res->n < 1 || !res->items[0].is_int) {
-            respond_unavailable(k->c);
-        } else if (res->items[0].i == 0) {
-            log_msg(LOG_INFO, "token_revoked", "id=%s", k->rec.id);
-            respond(k->c, 204, NULL, NULL);
-        } else {
-            respond_error(k->c, 404, "token_not_found", "no such token");
-        }
+    struct revocation *v = priv;
+    if (res->err || res->n != 2 || !res->items[0].is_int || !res->items[1].is_int) {
+        revoke_end(v, 503, NULL, NULL);
+    } else if (res->items[0].i == STORE_REREAD && ++v->tries < REVOKE_TRIES && conn_alive(v->c)) {
+        revoke_read(v);
+    } else if (res->items[0].i == STORE_OK) {
+        log_msg(LOG_INFO, "token_revoked", "id=%s sessions_ended=%lld", v->id, res->items[1].i);
+        revoke_end(v, 204, NULL, NULL);
+    } else if (res->items[0].i == STORE_NO_REALM) {
+        revoke_end(v, 404, "token_not_found", "no such token");
+    } else {
+        revoke_end(v, 503, NULL, NULL);
     }
-    free(k);
+}
+
+/* The token's realms are in: revoke it and end their sessions. */
+static void on_members(void *priv, const struct aresult *res)
+{
+    struct revocation *v = priv;
+    struct revoke_call call;
+    const char **names = calloc(res->n + 1, sizeof(*names));
+    size_t *lens = calloc(res->n + 1, sizeof(*lens)), n = 0;
+    int sent = -1;
+    for (size_t i = 0; !res->err && names != NULL && lens != NULL && i < res->n; i++)
+        if (res->items[i].s != NULL) {
+            names[n] = res->items[i].s;
+            lens[n++] = res->items[i].len;
+        }
+    if (!res->err && names != NULL && lens != NULL && conn_alive(v->c) &&
+        revoke_call_build(&call, scripts_get(SCRIPT_TOKEN_REVOKE)->function, v->id, names, lens,
+                          n) == 0) {
+        sent = aredis_command(loop_redis(v->l), call.argc, call.argv, on_revoked, v);
+        revoke_call_free(&call);
+    }
+    free(names);
+    free(lens);
+    if (sent != 0)
+        revoke_end(v, 503, NULL, NULL);
+}
+
+static void revoke_read(struct revocation *v)
+{
+    const char *argv[2] = { "SMEMBERS", v->realms };
+    if (aredis_command(loop_redis(v->l), 2, argv, on_members, v) != 0)
+        revoke_end(v, 503, NULL, NULL);
 }
 
 static void revoke(struct loop *l, struct conn *c, const char *id)
 {
-    char key[KEY_MAX], realms[KEY_MAX];
     if (strlen(id) != TOKEN_ID_HEX || !hex_check(id, TOKEN_ID_HEX, 1)) {
         respond_error(c, 404, "token_not_found", "no such token");
         return;
     }
-    struct change *k = calloc(1, sizeof(*k));
-    if (k == NULL) {
+    struct revocation *v = calloc(1, sizeof(*v));
+    if (v == NULL) {
         respond_error(c, 503, "internal", "out of memory, try again");
         return;
     }
-    snprintf(k->rec.id, sizeof(k->rec.id), "%s", id);
-    key_for(KEY_TOKEN, id, key, sizeof(key));
-    key_for(KEY_TOKEN_REALMS, id, realms, sizeof(realms));
-    const char *keys[3] = { key, KEY_TOKENS, realms };
-    const char *args[1] = { id };
-    k->c = c;
-    if (aredis_script(loop_redis(l), SCRIPT_TOKEN_REVOKE, 3, keys, 1, args, on_revoked, k) != 0) {
-        free(k);
-        respond_unavailable(c);
-        return;
-    }
+    v->l = l;
+    v->c = c;
+    snprintf(v->id, sizeof(v->id), "%s", id);
+    key_for(KEY_TOKEN_REALMS, id, v->realms, sizeof(v->realms));
     conn_ref(c);
+    revoke_read(v);
 }
 
 /* ---- routing ---- */

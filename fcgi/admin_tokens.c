@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "number.h"
 #include "redis_sync.h"
+#include "revoke_call.h"
 #include "scripts.h"
 #include "status.h"
 #include "token.h"
@@ -30,6 +31,7 @@
 #define TOKEN_QUOTA_MAX 1000000000L
 #define TOKEN_ADD_TRIES 3       /* ids drawn before giving up on collisions */
 #define TOKEN_HOST_MAX 256
+#define TOKEN_REVOKE_TRIES 3    /* reads of the token's realms before giving up */
 
 /* -- the options ----------------------------------------------------------- */
 
@@ -797,13 +799,66 @@ out:
 
 /* -- token revoke ------------------------------------------------------------------ */
 
-/* token revoke ID: delete the token's record (token_revoke.lua); realms
- * already registered with it keep their sessions until they end. */
+/* One try at token_revoke.lua: read the names registered with the token,
+ * then revoke it and end their sessions. Returns the FCALL's reply, or
+ * the SMEMBERS reply that was not a list, or NULL (no reply, or out of
+ * memory); *failed names the command for the error message. */
+static redisReply *revoke_try(struct admin_ctx *a, const char *id, const char *rk,
+                              const char **failed)
+{
+    struct revoke_call call;
+    const char *smembers[] = { "SMEMBERS", rk };
+    redisReply *m = redisCommandArgv(a->redis, 2, smembers, NULL), *r = NULL;
+    *failed = "SMEMBERS";
+    if (m == NULL || m->type != REDIS_REPLY_ARRAY)
+        return m;
+    const char **names = calloc(m->elements + 1, sizeof(*names));
+    size_t *lens = calloc(m->elements + 1, sizeof(*lens));
+    size_t n = 0;
+    for (size_t i = 0; names != NULL && lens != NULL && i < m->elements; i++)
+        if (m->element[i]->type == REDIS_REPLY_STRING) {
+            names[n] = m->element[i]->str;
+            lens[n++] = m->element[i]->len;
+        }
+    *failed = "FCALL token_revoke";
+    if (names != NULL && lens != NULL &&
+        revoke_call_build(&call, scripts_get(SCRIPT_TOKEN_REVOKE)->function, id, names, lens,
+                          n) == 0) {
+        r = redisCommandArgv(a->redis, call.argc, call.argv, NULL);
+        revoke_call_free(&call);
+    } else {
+        out_error("out of memory");
+    }
+    free(names);
+    free(lens);
+    freeReplyObject(m);
+    return r;
+}
+
+/* Print what a revoke did. 0, or ADMIN_UNREACHABLE if stdout failed. */
+static int revoke_print(struct admin_ctx *a, const char *id, long long ended)
+{
+    struct out_record *o = out_record_new();
+    int w = o == NULL || out_str(o, "id", id) != 0 || out_bool(o, "revoked", 1) != 0 ||
+                    out_int(o, "sessions_ended", ended) != 0 ? -1
+            : a->json ? out_record_print_json(o, stdout)
+                      : (printf("revoked %s, sessions ended: %lld\n", id, ended) < 0 ? -1 : 0);
+    out_record_free(o);
+    if (w == 0)
+        return ADMIN_OK;
+    out_error("cannot write the output");
+    return ADMIN_UNREACHABLE;
+}
+
+/* token revoke ID: delete the token's record and end the sessions of the
+ * realms registered with it (token_revoke.lua), read again if a register
+ * slipped in between. */
 int admin_cmd_token_revoke(struct admin_ctx *a, int argc, char **argv)
 {
     struct tok_args args;
-    char **words, tk[KEY_MAX], rk[KEY_MAX];
+    char **words, rk[KEY_MAX];
     redisReply *r = NULL;
+    const char *failed = "";
     int nwords, rc;
 
     if ((rc = tok_parse(TOK_REVOKE, "token revoke", argc, argv, &args, &words, &nwords)) != ADMIN_OK)
@@ -819,32 +874,28 @@ int admin_cmd_token_revoke(struct admin_ctx *a, int argc, char **argv)
                   "shows (the part after hrt_)", TOKEN_ID_HEX);
         return ADMIN_USAGE;
     }
-    key_for(KEY_TOKEN, id, tk, sizeof(tk));
     key_for(KEY_TOKEN_REALMS, id, rk, sizeof(rk));
     if ((rc = tok_load_library(a)) != ADMIN_OK)
         goto out;
-    const char *fcall[] = {
-        "FCALL", scripts_get(SCRIPT_TOKEN_REVOKE)->function, "3", tk, KEY_TOKENS, rk, id,
-    };
-    r = redisCommandArgv(a->redis, (int)(sizeof(fcall) / sizeof(fcall[0])), fcall, NULL);
-    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        rc = admin_redis_failed(a, r, "FCALL token_revoke");
-    } else if (r->integer == STORE_NO_REALM) {
+    for (int t = 0; t < TOKEN_REVOKE_TRIES; t++) {
+        if (r != NULL)
+            freeReplyObject(r);
+        r = revoke_try(a, id, rk, &failed);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_INTEGER || r->element[0]->integer != STORE_REREAD)
+            break;
+    }
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
+        rc = admin_redis_failed(a, r, failed);
+    } else if (r->element[0]->integer == STORE_NO_REALM) {
         out_error("no token %s", id);
         rc = ADMIN_NOT_FOUND;
-    } else if (r->integer != STORE_OK) {
-        out_error("token revoke %s: unexpected status %lld", id, r->integer);
+    } else if (r->element[0]->integer != STORE_OK) {
+        out_error("token revoke %s: unexpected status %lld", id, r->element[0]->integer);
         rc = ADMIN_NOT_FOUND;
     } else {
-        struct out_record *o = out_record_new();
-        int w = o == NULL || out_str(o, "id", id) != 0 || out_bool(o, "revoked", 1) != 0 ? -1
-                : a->json ? out_record_print_json(o, stdout)
-                          : (printf("revoked %s\n", id) < 0 ? -1 : 0);
-        out_record_free(o);
-        if (w != 0) {
-            out_error("cannot write the output");
-            rc = ADMIN_UNREACHABLE;
-        }
+        rc = revoke_print(a, id, r->element[1]->integer);
     }
 out:
     if (r != NULL)

@@ -20,6 +20,7 @@ enum store_status {
     STORE_TOKEN_GONE = 9,     /* register: the scoped token was revoked or expired */
     STORE_QUOTA = 10,         /* register: the scoped token's quota of live realms */
     STORE_DISPLACED = 11,     /* events: a newer stream of the session holds the realm */
+    STORE_REREAD = 12,        /* token_revoke: a realm joined the token's set: read it again */
     STORE_UNAVAILABLE = -1    /* Redis unreachable or answered with an error */
 };
 

@@ -1,12 +1,14 @@
 """test_admin_api.py -- the admin HTTP API (fcgi/admin_api.c) through the
 proxy's admin listen (HR_ADMIN=1): create, list and revoke scoped tokens
-with the admin token, and what it refuses."""
+with the admin token (a revoke ends the realms registered with the token),
+and what it refuses."""
 
 import os
 import secrets
 import tempfile
 
-from client import Api, check, eq, expect_error, expect_json, realm_name, request
+from client import (Api, Background, check, eq, expect_error, expect_json, nonce, obfs, realm_name,
+                    request)
 from stack import uses
 
 _DIR = tempfile.mkdtemp(prefix="rr-admin-api-")
@@ -54,6 +56,31 @@ def test_admin_api_create_list_revoke(st):
     expect_error(_admin(st, "DELETE", "/admin/v1/tokens/" + tid), 404, "token_not_found", "revoke again")
     listed = expect_json(_admin(st, "GET", "/admin/v1/tokens"), 200, "list")["tokens"]
     check(all(t["id"] != tid for t in listed), "revoked token still listed")
+
+
+@uses(args=ARGS)
+def test_admin_api_revoke_ends_sessions(st):
+    """A revoke ends every realm registered with the token at once: the
+    holder's stream closes, a connect waiting on it gets 404, its session
+    id 401 (so a Hysteria server registers again, and is refused); realms
+    of other tokens are untouched."""
+    prefix = realm_name("rv") + "-"
+    rec = expect_json(_admin(st, "POST", "/admin/v1/tokens", {"scope": "register", "prefix": prefix}),
+                      201, "create")
+    owner = Api(st.port, rec["token"])
+    a, b, other = prefix + "a", prefix + "b", realm_name("rvo")
+    sid_a, sid_b, sid_o = owner.register_ok(a), owner.register_ok(b), st.api().register_ok(other)
+    es = st.api().events(a, sid_a)
+    waiting = Background(st.api().connect, a, ["198.51.100.9:9"], nonce(), obfs())
+    eq(es.next_event(3).event, "punch", "the connect reached the holder")
+    eq(_admin(st, "DELETE", "/admin/v1/tokens/" + rec["id"]).status, 204, "revoke")
+    check(es.wait_closed(3), "the holder's stream did not end")
+    expect_error(waiting.wait(5), 404, "realm_not_found", "the connect waiting on the realm")
+    for name, sid in ((a, sid_a), (b, sid_b)):
+        expect_error(st.api().heartbeat(name, sid), 401, "invalid_token", "heartbeat of " + name)
+        expect_error(owner.register(name), 401, "invalid_token", "register again of " + name)
+    eq(st.api().heartbeat(other, sid_o).status, 200, "a shared-token realm's heartbeat")
+    eq(st.redis("HGET", "hr:realmtok", a), None, "the realm's token mapping")
 
 
 @uses(args=ARGS)

@@ -2,13 +2,14 @@
 real stack: the token is printed once with realm:// URLs (text and --json),
 Redis keeps only its keyed hash (HMAC-SHA256 under the token key), token list
 shows the live ones (never a token or a mac) with their live realms, token
-revoke removes one (a second revoke exits 1), bad options and a missing or
+revoke removes one and ends the realms registered with it (a second revoke
+exits 1), bad options and a missing or
 short key file exit 2, and no key or value in Redis holds a token's secret.
 
 With a worker that takes --token-key-file (the worker side of scoped
 tokens), also end to end: a register token bound to a realm registers it
 and nothing else, a connect token connects but cannot register, and a
-revoked token is refused at once.
+revoked token is refused at once and its realm's session ended.
 """
 
 import atexit
@@ -257,7 +258,7 @@ def test_token_revoke(st):
     st.redis("SADD", "hr:tokrealms:" + tid, "somewhere")
     r = tadmin(st, "token", "revoke", tid)
     eq(r.rc, 0, "revoke (%r)" % (r,))
-    eq(r.out, "revoked %s\n" % tid, "revoke output")
+    eq(r.out, "revoked %s, sessions ended: 0\n" % tid, "revoke output")
     eq(st.redis("EXISTS", "hr:tok:" + tid, "hr:tokrealms:" + tid), 0, "record and realm set gone")
     eq(st.redis("ZSCORE", "hr:toks", tid), None, "gone from hr:toks")
     check(tid not in listed(st), "a revoked token listed")
@@ -269,7 +270,7 @@ def test_token_revoke(st):
     tid = TOKEN_RE.fullmatch(tok).group(1)
     r = tadmin(st, "--json", "token", "revoke", tid)
     eq(r.rc, 0, "revoke --json (%r)" % (r,))
-    eq(json.loads(r.out), {"id": tid, "revoked": True}, "revoke --json output")
+    eq(json.loads(r.out), {"id": tid, "revoked": True, "sessions_ended": 0}, "revoke --json output")
     for bad in ("ABCDEF012345", "0123456789a", "0123456789abc", "xyz", tok, ""):
         r = tadmin(st, "token", "revoke", bad)
         eq(r.rc, 2, "revoke %r (%r)" % (bad, r))
@@ -425,10 +426,12 @@ def test_token_register_scope_end_to_end(st):
     eq(api.connect(r_name, token=tok).status, 401, "connect with a register-only token")
     o = listed(st)[tid]
     eq(o["used"], 1, "token list counts the live realm")
-    # revoked: refused from the next request on
-    eq(tadmin(st, "token", "revoke", tid).rc, 0, "revoke")
-    eq(api.deregister(r_name, sid).status, 204, "the session outlives the revoke")
+    # revoked: refused from the next request on, and the realm ended
+    r = tadmin(st, "token", "revoke", tid)
+    eq((r.rc, r.out), (0, "revoked %s, sessions ended: 1\n" % tid), "revoke")
+    eq(api.heartbeat(r_name, sid).status, 401, "the session ended with the revoke")
     eq(api.register(r_name, token=tok).status, 401, "register with a revoked token")
+    eq(st.redis("EXISTS", "hr:realm:" + r_name), 0, "the realm is gone")
 
 
 @uses(args=TOKEN_ARGS)
