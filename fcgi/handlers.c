@@ -342,7 +342,7 @@ static void bad_body(struct req *q, enum body_result br, const char *why)
 static void do_register(struct req *q)
 {
     struct addr_list addrs;
-    char why[WHY_MAX], ip[RR_IP_STRLEN], ttl[24], maxr[24], maxip[24], quota[24];
+    char why[WHY_MAX], ip[RR_IP_STRLEN], ttl[24], maxr[24], maxip[24], quota[24], texp[24];
     char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], ch[KEY_MAX];
     char tok[KEY_MAX], tokrealms[KEY_MAX];
     const struct config *cfg = loop_config(q->l);
@@ -369,14 +369,15 @@ static void do_register(struct req *q)
     snprintf(maxr, sizeof(maxr), "%ld", cfg->max_realms);
     snprintf(maxip, sizeof(maxip), "%ld", cfg->max_realms_per_ip);
     snprintf(quota, sizeof(quota), "%ld", q->tok ? q->tok->quota : 0L);
+    snprintf(texp, sizeof(texp), "%lld", q->tok ? q->tok->expires : 0LL);
     key_for(KEY_TOKEN, id, tok, sizeof(tok));
     key_for(KEY_TOKEN_REALMS, id, tokrealms, sizeof(tokrealms));
     const char *keys[11] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_METRICS,
                              KEY_REALMTOK, tok, tokrealms };
-    const char *args[11] = { q->m.name, q->sid, json, ip, ttl, maxr, maxip, id, quota,
-                             q->tok_bound ? "1" : "0", ch };
+    const char *args[12] = { q->m.name, q->sid, json, ip, ttl, maxr, maxip, id, quota,
+                             q->tok_bound ? "1" : "0", ch, texp };
     log_msg(LOG_DEBUG, "register", "realm=%s ip=%s", q->m.name, ip);
-    call_send(q, NULL, SCRIPT_REGISTER, 11, keys, 11, args, on_register);
+    call_send(q, NULL, SCRIPT_REGISTER, 11, keys, 12, args, on_register);
     free(json);
 }
 

@@ -8,7 +8,9 @@
 -- ARGV: 1 name  2 sid  3 addrs (JSON array) or "" to keep  4 ttl_ms
 --       5 event data (one-line JSON)  6 channel hr:ch:{name}  7 client ip
 --       8 "1" to heal stale streams, "0" not to
--- Returns: 0 ok, 4 bad session, 8 healed (the session was ended: answer 404).
+-- Returns: 0 ok, 4 bad session (also when the scoped token it was registered
+--          with has expired: the session is ended first), 8 healed (the
+--          session was ended: answer 404).
 -- Touches: realm (addrs, addrs_at, hb_at, hb_ip, seq, acked, expiry), ev
 --          (append, cap 16, expiry), hr:realms (score); publishes
 --          "E <sid> <id> heartbeat_ack <data>". When healing: as
@@ -34,10 +36,18 @@ local HEAL_WINDOW_MS, MULTI_MS = 600000, 86400000
 local name, sid, addrs, ttl, data, channel, ip, heal =
     ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 
-local cur = redis.call('HMGET', KEYS[1], 'sid', 'seq', 'hold', 'acked', 'stream_ip')
+local cur = redis.call('HMGET', KEYS[1], 'sid', 'seq', 'hold', 'acked', 'stream_ip', 'tok_exp')
 if cur[1] ~= sid then return 4 end
 
 local now = now_ms()
+
+-- Registered with a scoped token that has expired since: the session ends
+-- (as a deregister) and the heartbeat is answered 401, so the Hysteria
+-- server registers again, and is refused.
+if cur[6] and tonumber(cur[6]) <= now then
+    end_session(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[3], KEYS[6], KEYS[7], KEYS[10], name, sid, channel)
+    return 4
+end
 
 -- 1 if the heartbeat says the stream is stale and the realm may be healed.
 local function stale()

@@ -10,6 +10,8 @@
 --       6 max_realms (0 = no limit)  7 max_per_ip (0 = no limit)
 --       8 token id ("" for the shared token)  9 the token's quota (0 = none)
 --       10 "1" if the token may re-claim the name  11 channel hr:ch:{name}
+--       12 the token's expiry, ms since the epoch (0 or absent: never; kept
+--          as tok_exp, so that heartbeat.lua ends the session once it passes)
 -- Returns: 0 ok, 1 realm taken, 2 global limit, 3 per-IP limit,
 --          9 the token is gone (revoked or expired), 10 the token's quota.
 -- Touches: every key above; deletes up to 128 expired names from hr:realms,
@@ -78,6 +80,7 @@ end
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('HSET', KEYS[1], 'sid', sid, 'addrs', addrs, 'ip', ip, 'seq', 0, 'acked', 0,
     'reg_at', now, 'addrs_at', now)
+if (tonumber(ARGV[12]) or 0) > 0 then redis.call('HSET', KEYS[1], 'tok_exp', ARGV[12]) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('ZADD', KEYS[5], now + ttl, name)
 redis.call('HSET', KEYS[6], name, ip)

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import tempfile
+import time
 
 from client import Api, Background, check, eq, expect_error, nonce, obfs, realm_name
 from stack import uses
@@ -103,6 +104,31 @@ def test_token_revocation_and_expiry(st):
     expect_error(_api(st, past).register(realm_name("ex")), 401, "invalid_token", "an expired token")
     future = make_token(st, "both", expires_ms=(int(sec) + 3600) * 1000)
     _api(st, future).register_ok(realm_name("ex"))
+
+
+@uses(args=ARGS)
+def test_token_expiry_ends_session_at_heartbeat(st):
+    """A realm registered with a token that then expires lives until its
+    next heartbeat: that heartbeat gets 401 and the session ends (its
+    stream closes), and registering again is refused."""
+    name = realm_name("te")
+    sec, usec = st.redis("TIME")
+    expires = int(sec) * 1000 + int(usec) // 1000 + 1500
+    api = _api(st, make_token(st, "register", realm=name, expires_ms=expires))
+    sid = api.register_ok(name)
+    eq(st.api().heartbeat(name, sid).status, 200, "a heartbeat before the expiry")
+    es = st.api().events(name, sid)
+    eq(es.next_event(3).event, "heartbeat_ack", "the stream is open")
+    while True:                                 # Redis's clock decides, as in the script
+        sec, usec = st.redis("TIME")
+        left = expires - (int(sec) * 1000 + int(usec) // 1000)
+        if left < 0:
+            break
+        time.sleep(left / 1000 + 0.01)
+    expect_error(st.api().heartbeat(name, sid), 401, "invalid_token", "the heartbeat after the expiry")
+    check(es.wait_closed(3), "the stream did not end")
+    eq(st.redis("EXISTS", "hr:realm:" + name), 0, "the realm is gone")
+    expect_error(api.register(name), 401, "invalid_token", "register again with the expired token")
 
 
 @uses(args=ARGS)
