@@ -537,6 +537,11 @@ static void exposition(struct out *o, const struct field *fs, size_t n, const st
     family(o, "reclaims_total", "counter",
            "Registers with a token bound to the name that replaced the realm's live session.");
     series(o, fs, n, NS "reclaims_total", 1);
+    family(o, "token_sessions_ended_total", "counter",
+           "Sessions ended because the scoped token they were registered with was revoked, "
+           "or had expired at a heartbeat.");
+    series(o, fs, n, NS "token_sessions_ended_total{reason=\"revoked\"}", 1);
+    series(o, fs, n, NS "token_sessions_ended_total{reason=\"expired\"}", 1);
     relay_families(o, fs, n);
     counters(o, fs, n, M_CONNECT_REQUESTS, M_CONNECT_REQUESTS, "connect_requests_total",
              "Connects that waited for the realm holder (the sum of the outcomes).");

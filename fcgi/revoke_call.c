@@ -1,6 +1,6 @@
 /* revoke_call.c -- the FCALL of sql/token_revoke.lua (see revoke_call.h):
  * KEYS hr:tok:{id} hr:toks hr:tokrealms:{id} hr:realms hr:realmip hr:byip
- * hr:realmtok, then four keys per name; ARGV id, then name and channel per
+ * hr:realmtok hr:metrics, then four keys per name; ARGV id, then name and channel per
  * name.
  *
  * Pure; any thread. */
@@ -12,7 +12,7 @@
 #include "keys.h"
 #include "revoke_call.h"
 
-#define FIXED_KEYS 7
+#define FIXED_KEYS 8
 #define NAME_KEYS 4               /* realm, ev, att, ans */
 
 /* Append the key of kind for name to *p (left bytes left) and to argv. */
@@ -96,6 +96,7 @@ int revoke_call_build(struct revoke_call *rc, const char *function, const char *
     rc->argv[rc->argc++] = KEY_REALMIP;
     rc->argv[rc->argc++] = KEY_BYIP;
     rc->argv[rc->argc++] = KEY_REALMTOK;
+    rc->argv[rc->argc++] = KEY_METRICS;
     if (put_names(rc, &p, &left, copied, use, 1) != 0)
         goto fail;
     rc->argv[rc->argc++] = id;

@@ -14,7 +14,8 @@
 -- Touches: realm (addrs, addrs_at, hb_at, hb_ip, seq, acked, expiry), ev
 --          (append, cap 16, expiry), hr:realms (score); publishes
 --          "E <sid> <id> heartbeat_ack <data>". When healing: as
---          deregister.lua, plus hr:heal:{name} and hr:metrics.
+--          deregister.lua, plus hr:heal:{name} and hr:metrics. When the
+--          token has expired: as deregister.lua, plus hr:metrics.
 --
 -- Healing: a heartbeat from a client IP of the same family as, but other
 -- than, the IP whose event stream holds the realm means that stream hangs
@@ -45,6 +46,7 @@ local now = now_ms()
 -- (as a deregister) and the heartbeat is answered 401, so the Hysteria
 -- server registers again, and is refused.
 if cur[6] and tonumber(cur[6]) <= now then
+    redis.call('HINCRBY', KEYS[9], 'hysteria_realm_token_sessions_ended_total{reason="expired"}', 1)
     end_session(KEYS[1], KEYS[2], KEYS[4], KEYS[5], KEYS[3], KEYS[6], KEYS[7], KEYS[10], name, sid, channel)
     return 4
 end

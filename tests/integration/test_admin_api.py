@@ -10,6 +10,9 @@ import tempfile
 from client import (Api, Background, check, eq, expect_error, expect_json, nonce, obfs, realm_name,
                     request)
 from stack import uses
+from test_metrics import scrape, values
+
+REVOKED = 'hysteria_realm_token_sessions_ended_total{reason="revoked"}'
 
 _DIR = tempfile.mkdtemp(prefix="rr-admin-api-")
 os.chmod(_DIR, 0o755)
@@ -73,7 +76,9 @@ def test_admin_api_revoke_ends_sessions(st):
     es = st.api().events(a, sid_a)
     waiting = Background(st.api().connect, a, ["198.51.100.9:9"], nonce(), obfs())
     eq(es.next_event(3).event, "punch", "the connect reached the holder")
+    before = values(scrape(st)).get(REVOKED, 0)
     eq(_admin(st, "DELETE", "/admin/v1/tokens/" + rec["id"]).status, 204, "revoke")
+    eq(values(scrape(st)).get(REVOKED), before + 2, "the two sessions counted in /metrics")
     check(es.wait_closed(3), "the holder's stream did not end")
     expect_error(waiting.wait(5), 404, "realm_not_found", "the connect waiting on the realm")
     for name, sid in ((a, sid_a), (b, sid_b)):

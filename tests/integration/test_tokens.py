@@ -19,6 +19,7 @@ import time
 
 from client import Api, Background, check, eq, expect_error, nonce, obfs, realm_name
 from stack import uses
+from test_metrics import scrape, values
 
 KEY = secrets.token_hex(32)
 _KEYDIR = tempfile.mkdtemp(prefix="rr-tokens-")
@@ -125,7 +126,10 @@ def test_token_expiry_ends_session_at_heartbeat(st):
         if left < 0:
             break
         time.sleep(left / 1000 + 0.01)
+    series = 'hysteria_realm_token_sessions_ended_total{reason="expired"}'
+    before = values(scrape(st)).get(series, 0)
     expect_error(st.api().heartbeat(name, sid), 401, "invalid_token", "the heartbeat after the expiry")
+    eq(values(scrape(st)).get(series), before + 1, "counted in /metrics")
     check(es.wait_closed(3), "the stream did not end")
     eq(st.redis("EXISTS", "hr:realm:" + name), 0, "the realm is gone")
     expect_error(api.register(name), 401, "invalid_token", "register again with the expired token")

@@ -10,9 +10,9 @@ TEST(revoke_call_layout)
     const char *names[] = { "home", "office-nas" };
     const size_t lens[] = { 4, 10 };
     static const char *const want[] = {
-        "FCALL", "token_revoke_x", "15",
+        "FCALL", "token_revoke_x", "16",
         "hr:tok:0123456789ab", "hr:toks", "hr:tokrealms:0123456789ab", "hr:realms",
-        "hr:realmip", "hr:byip", "hr:realmtok",
+        "hr:realmip", "hr:byip", "hr:realmtok", "hr:metrics",
         "hr:realm:home", "hr:ev:home", "hr:att:home", "hr:ans:home",
         "hr:realm:office-nas", "hr:ev:office-nas", "hr:att:office-nas", "hr:ans:office-nas",
         "0123456789ab", "home", "hr:ch:home", "office-nas", "hr:ch:office-nas",
@@ -33,9 +33,9 @@ TEST(revoke_call_no_names)
     struct revoke_call rc;
 
     ASSERT_EQ_INT(0, revoke_call_build(&rc, "f", "0123456789ab", NULL, NULL, 0));
-    ASSERT_EQ_INT(3 + 7 + 1, rc.argc);
-    ASSERT_EQ_STR("7", rc.argv[2]);
-    ASSERT_EQ_STR("0123456789ab", rc.argv[10]);
+    ASSERT_EQ_INT(3 + 8 + 1, rc.argc);
+    ASSERT_EQ_STR("8", rc.argv[2]);
+    ASSERT_EQ_STR("0123456789ab", rc.argv[11]);
     revoke_call_free(&rc);
 }
 
@@ -49,12 +49,12 @@ TEST(revoke_call_skips_impossible_names)
     struct revoke_call rc;
 
     ASSERT_EQ_INT(0, revoke_call_build(&rc, "f", "0123456789ab", names, lens, 5));
-    ASSERT_EQ_INT(3 + 7 + 2 * 4 + 1 + 2 * 2, rc.argc);
-    ASSERT_EQ_STR("15", rc.argv[2]);
-    ASSERT_EQ_INT(strlen("hr:realm:") + RR_NAME_MAX, strlen(rc.argv[10]));
-    ASSERT_EQ_STR("hr:realm:okay", rc.argv[14]);
-    ASSERT_EQ_INT(RR_NAME_MAX, strlen(rc.argv[19]));
-    ASSERT_EQ_STR("okay", rc.argv[21]);
-    ASSERT_EQ_STR("hr:ch:okay", rc.argv[22]);
+    ASSERT_EQ_INT(3 + 8 + 2 * 4 + 1 + 2 * 2, rc.argc);
+    ASSERT_EQ_STR("16", rc.argv[2]);
+    ASSERT_EQ_INT(strlen("hr:realm:") + RR_NAME_MAX, strlen(rc.argv[11]));
+    ASSERT_EQ_STR("hr:realm:okay", rc.argv[15]);
+    ASSERT_EQ_INT(RR_NAME_MAX, strlen(rc.argv[20]));
+    ASSERT_EQ_STR("okay", rc.argv[22]);
+    ASSERT_EQ_STR("hr:ch:okay", rc.argv[23]);
     revoke_call_free(&rc);
 }
