@@ -6,12 +6,15 @@
  * listening, and hands every record to a callback. A lost connection is
  * made again with backoff (100 ms doubling to 2 s) and the hash read again.
  *
- * Made for the relay's single epoll loop: the subscriber's descriptor is
- * in the caller's epoll set (data.u32 = the tag given) and is read only
- * when readable (redisBufferRead + redisGetReplyFromReader), so only a
- * (re)connect blocks, for at most about a second per step. Logs
- * msg=redis_unreachable once per outage and msg=redis_ready when back.
- * The only file of the relay that includes hiredis and json-c. */
+ * Both connections live on a thread of the feed's own, where every Redis
+ * call may block (for at most about a second each): the relay's epoll
+ * loop never waits on Redis, so a Redis that hangs (SIGSTOP, a dead
+ * link) does not hold up a relayed datagram. The thread parses records
+ * and queues them; an eventfd in the loop's epoll set (data.u32 = the tag
+ * given) wakes the loop, which calls the callback, on its own thread.
+ * Counters are handed over the same way and added to Redis once a second.
+ * Logs msg=redis_unreachable once per outage and msg=redis_ready when
+ * back. The only file of the relay that includes hiredis and json-c. */
 #ifndef RR_RELAY_FEED_H
 #define RR_RELAY_FEED_H
 
@@ -26,27 +29,25 @@ struct relay_feed;
 /* Called with every record read (published or in the hash). */
 typedef void (*relay_feed_fn)(void *ctx, const struct relay_spec *s);
 
-/* A feed from target (not copied: it must outlive the feed) whose
- * subscriber joins epfd under tag. Not connected yet: relay_feed_tick
- * connects. NULL if out of memory. */
+/* A feed from target (not copied: it must outlive the feed) whose wake-up
+ * eventfd joins epfd under tag; its thread starts connecting at once.
+ * NULL if out of memory or no thread could start. */
 struct relay_feed *relay_feed_new(const struct redis_target *target, int epfd, uint32_t tag,
                                   relay_feed_fn fn, void *ctx);
+
+/* Stop the thread (after it has added the last counts, if Redis is up)
+ * and free everything. */
 void relay_feed_free(struct relay_feed *f);
 
-/* Connect when down and the backoff has passed (mono_ms: monotonic). */
-void relay_feed_tick(struct relay_feed *f, uint64_t mono_ms);
+/* The wake-up eventfd is readable: call the callback with every record
+ * queued (on the caller's thread). */
+void relay_feed_readable(struct relay_feed *f);
 
-/* The subscriber's descriptor is readable: read and hand on what came. */
-void relay_feed_readable(struct relay_feed *f, uint64_t mono_ms);
-
-/* 1 while both connections are up. */
-int relay_feed_up(const struct relay_feed *f);
-
-/* HINCRBY hr:metrics fields[k] values[k] for the n fields, in one
- * MULTI/EXEC on the command connection. 0, or -1 (down, or it failed:
- * nothing was added; the feed reconnects). */
-int relay_feed_incr(struct relay_feed *f, size_t n, const char *const *fields,
-                    const long long *values, uint64_t mono_ms);
+/* Add values[k] to the series fields[k] (HINCRBY hr:metrics) for the n
+ * fields: taken at once; the thread adds them in one MULTI/EXEC within a
+ * second, and keeps them while Redis is away. */
+void relay_feed_incr(struct relay_feed *f, size_t n, const char *const *fields,
+                     const long long *values);
 
 /* Parse the record JSON (len bytes) into s. 0, or -1 with err set. */
 int relay_record_parse(const char *json, size_t len, struct relay_spec *s,

@@ -1,16 +1,16 @@
 /* relay_main.c -- hysteria-realm-relay: a UDP relay for Hysteria Realms
  * connects that hole punching cannot make direct.
  *
- *   +------------------------- one thread, one epoll set --------------------+
+ *   +------------------------- one loop, one epoll set ----------------------+
  *   | UDP sockets (--listen, .. recvmmsg until EAGAIN (udp.c); each datagram  |
  *   |  one per port of each     from a flow's endpoint goes to the other one  |
  *   |  range)                   (within the rates), else it may be a punch    |
  *   |                           packet of a known attempt (relay_table.c)     |
- *   | Redis subscriber ........ records of new attempts (relay_feed.c)        |
+ *   | feed eventfd ............ records of new attempts, read from Redis by  |
+ *   |                           the feed's own thread (relay_feed.c)          |
  *   | signalfd ................ SIGTERM / SIGINT: log the totals, exit 0      |
- *   | every 100 ms ............ reconnect Redis when due                      |
- *   | every second ............ expire flows and attempts; add the counters   |
- *   |                           to Redis hr:metrics                           |
+ *   | every second ............ expire flows and attempts; hand the counters  |
+ *   |                           to the feed (it adds them to hr:metrics)      |
  *   | every minute ............ msg=relay_stats with that minute's counters   |
  *   +-------------------------------------------------------------------------+
  *
@@ -422,39 +422,35 @@ static void counts_roll(struct relay_server *s)
     memset(&s->minute, 0, sizeof s->minute);
 }
 
-/* Add the unsent counts to Redis hr:metrics (kept for later if that fails). */
-static void metrics_flush(struct relay_server *s, uint64_t now)
+/* Hand the unsent counts to the feed, which adds them to Redis hr:metrics. */
+static void metrics_flush(struct relay_server *s)
 {
     char names[C_COUNTERS][96];
     const char *fields[C_COUNTERS];
     long long values[C_COUNTERS];
     size_t n = 0;
 
-    if (!relay_feed_up(s->feed))
-        return;
     for (int k = 0; k < C_COUNTERS; k++)
         if (s->unsent.c[k] != 0) {
             counter_series(k, names[n], sizeof names[n]);
             fields[n] = names[n];
             values[n++] = (long long)s->unsent.c[k];
         }
-    if (relay_feed_incr(s->feed, n, fields, values, now) == 0)
-        memset(&s->unsent, 0, sizeof s->unsent);
+    relay_feed_incr(s->feed, n, fields, values);
+    memset(&s->unsent, 0, sizeof s->unsent);
 }
 
 /* ---- the loop ---- */
 
-/* Timers: Redis reconnects; once a second expiry and metrics; once a
- * minute the stats line. */
+/* Timers: once a second expiry and metrics; once a minute the stats line. */
 static void timers(struct relay_server *s)
 {
     uint64_t now = mono_ms();
 
-    relay_feed_tick(s->feed, now);
     if (now >= s->next_second_ms) {
         relay_table_expire(s->table, now, real_ms());
         count_events(s);
-        metrics_flush(s, now);
+        metrics_flush(s);
         s->next_second_ms = now + SECOND_MS;
     }
     if (now >= s->next_stats_ms) {
@@ -484,7 +480,7 @@ static int serve(struct relay_server *s)
                 if (udp_read_signal(s->sigfd))
                     return 0;
             } else if (tag == FEED_TAG) {
-                relay_feed_readable(s->feed, mono_ms());
+                relay_feed_readable(s->feed);
             } else if (tag < s->nfds) {
                 struct relay_drain d = { .s = s, .sock = tag, .mono = mono_ms(), .real = real_ms() };
                 udp_drain(s->fds[tag], s->batch, on_datagram, &d);
@@ -602,7 +598,7 @@ int main(int argc, char **argv)
             opts.lim.total_rate, opts.lim.max_attempts, RR_VERSION, (long)getpid());
     rc = serve(&s) == 0 ? 0 : 1;
     count_events(&s);
-    metrics_flush(&s, mono_ms());
+    metrics_flush(&s);
     counts_roll(&s);                               /* the last part-minute */
     log_counts(&s, "stopped", &s.total);
 out:

@@ -32,6 +32,11 @@ The peers speak HTTP to the stack and punch UDP like Hysteria does.
                        relay's range: both are relayed, and the holder and
                        each client exchange data, each client getting only
                        its own
+ 6. relay_redis_frozen a relayed flow; Redis stopped (SIGSTOP) for 4 s:
+                       round trips through the relay go on with no stall
+                       (the relay's Redis calls are on a thread of their
+                       own; before, a round trip waited 2 s); after
+                       SIGCONT a new connect is relayed
 
 A peer punches as Hysteria does (Peer below): from one UDP socket, a hello
 to every address it was given every 100 ms; every valid hello is answered
@@ -55,6 +60,7 @@ only (the relay and the peers are on this host's loopback).
 import json
 import re
 import select
+import signal
 import socket
 import time
 import types
@@ -553,3 +559,65 @@ def expect_any_data(peer, msgs, what, timeout=2.0):
     data, src = next_data(peer, what, timeout)
     check(data in msgs, "%s: %r" % (what, data[:40]))
     return data, src
+
+
+def _stopped(proc):
+    """True once proc is stopped (state T in /proc/PID/stat)."""
+    with open("/proc/%d/stat" % proc.pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def _ping_pong(a, b, k, size=1200):
+    """One datagram a -> b and its reply b -> a through the adopted
+    addresses; the seconds the round trip took."""
+    t0 = time.monotonic()
+    for x, y, pad in ((a, b, b"."), (b, a, b"-")):
+        msg = (b"rtt %d %s" % (k, x.name.encode())).ljust(size, pad)
+        x.sock.sendto(msg, x.first[1])
+        expect_data(y, msg, "round trip %d %s->%s" % (k, x.name, y.name), timeout=5.0)
+    return time.monotonic() - t0
+
+
+@uses(args=RELAY_ARGS, timeout=90)
+def test_relay_redis_frozen(st):
+    """Redis frozen (SIGSTOP: connections stay open, nothing answers) for
+    longer than the relay's Redis timeouts: relayed flows keep flowing
+    without a stall, since the relay's loop never waits on Redis; after
+    SIGCONT the relay hears new attempts again."""
+    relay = start_relay(st, "frozen")
+    peers = []
+    try:
+        holder, client = Peer("holder", HOLDER_IP), Peer("client", CLIENT_IP)
+        peers += [holder, client]
+        name, sid = rendezvous(st, holder, client, HOLDER_NOWHERE, CLIENT_NOWHERE,
+                               HOLDER_NOWHERE)
+        punch_both(holder, client)
+        check_relayed(holder, client)
+        st.redis_proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_until(lambda: _stopped(st.redis_proc), 5, "Redis to stop", interval=0.005)
+            rtts, k, end = [], 0, time.monotonic() + 4.0
+            while time.monotonic() < end:         # past a metrics flush and a reconnect
+                rtts.append(_ping_pong(client, holder, k))
+                k += 1
+                time.sleep(0.01)                  # 240 KB/s: well within --flow-rate
+        finally:
+            st.redis_proc.send_signal(signal.SIGCONT)
+        print("FIGURE relay, Redis frozen 4 s: %d round trips, max %.1f ms, median %.2f ms"
+              % (len(rtts), 1000 * max(rtts), 1000 * sorted(rtts)[len(rtts) // 2]))
+        check(max(rtts) < 0.5, "a relayed round trip took %.2f s while Redis was frozen"
+              % max(rtts))
+        holder2, client2 = Peer("holder2", HOLDER_IP), Peer("client2", CLIENT_IP)
+        peers += [holder2, client2]
+        hapi = st.api(source=HOLDER_IP)            # the holder's own IP (else: healed)
+        wait_until(lambda: hapi.heartbeat(name, sid).status == 200 or None, 10,
+                   "the stack to serve again")
+        rendezvous(st, holder2, client2, HOLDER_NOWHERE, CLIENT_NOWHERE, HOLDER_NOWHERE,
+                   name=name, sid=sid)
+        punch_both(holder2, client2, timeout=10)
+        check_relayed(holder2, client2)
+        stop_relay(relay)
+    finally:
+        for p in peers:
+            p.close()
+        relay.stop()
