@@ -16,11 +16,11 @@
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
-#include <json-c/json.h>
 
 #include "log.h"
 #include "redis_sync.h"
 #include "relay_feed.h"
+#include "relay_record.h"
 
 #define FEED_CHANNEL "hr:relay"
 #define FEED_HASH "hr:relay:att"
@@ -77,88 +77,6 @@ static uint64_t feed_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* ---- records ---- */
-
-/* The string member key of o into *s (length *n). 0 or -1. */
-static int json_str(struct json_object *o, const char *key, const char **s, size_t *n)
-{
-    struct json_object *v;
-
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return -1;
-    *s = json_object_get_string(v);
-    *n = (size_t)json_object_get_string_len(v);
-    return 0;
-}
-
-/* Add the IPs of the array member key of o to side of s (bad ones skipped). */
-static int json_ips(struct json_object *o, const char *key, struct relay_spec *s,
-                    enum relay_side_id side)
-{
-    struct json_object *v;
-
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_array))
-        return -1;
-    for (size_t k = 0; k < json_object_array_length(v); k++) {
-        struct json_object *e = json_object_array_get_idx(v, k);
-        if (json_object_is_type(e, json_type_string))
-            relay_spec_add_ip(s, side, json_object_get_string(e));
-    }
-    return 0;
-}
-
-/* Fill s from the parsed record o. 0, or -1 with err set. */
-static int record_fields(struct json_object *o, struct relay_spec *s, char *err, size_t errlen)
-{
-    const char *str;
-    size_t n;
-    struct json_object *v;
-
-    if (json_str(o, "nonce", &str, &n) != 0 || relay_hex_decode(str, n, s->nonce, PUNCH_NONCE_LEN) != 0)
-        return snprintf(err, errlen, "nonce: not 32 lowercase hex digits"), -1;
-    if (json_str(o, "obfs", &str, &n) != 0 || relay_hex_decode(str, n, s->obfs, PUNCH_KEY_LEN) != 0)
-        return snprintf(err, errlen, "obfs: not 64 lowercase hex digits"), -1;
-    if (json_str(o, "realm", &str, &n) != 0 || n == 0 || n >= RELAY_REALM_MAX)
-        return snprintf(err, errlen, "realm: not a name"), -1;
-    memcpy(s->realm, str, n);
-    s->realm[n] = '\0';
-    if (!json_object_object_get_ex(o, "expires", &v)
-        || !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
-        return snprintf(err, errlen, "expires: not a number"), -1;
-    s->expires_ms = json_object_get_int64(v);            /* a double is rounded down */
-    if (json_ips(o, "client_ips", s, RELAY_CLIENT) != 0 || json_ips(o, "holder_ips", s, RELAY_HOLDER) != 0)
-        return snprintf(err, errlen, "client_ips, holder_ips: not arrays"), -1;
-    if (s->nips[RELAY_CLIENT] == 0 || s->nips[RELAY_HOLDER] == 0)
-        return snprintf(err, errlen, "client_ips, holder_ips: no IP on a side"), -1;
-    return 0;
-}
-
-int relay_record_parse(const char *json, size_t len, struct relay_spec *s,
-                       char *err, size_t errlen)
-{
-    struct json_tokener *tok = json_tokener_new();
-    struct json_object *o = NULL;
-    int rc = -1;
-
-    memset(s, 0, sizeof *s);
-    if (tok == NULL || len > 65536) {
-        snprintf(err, errlen, tok == NULL ? "out of memory" : "record too long");
-        goto out;
-    }
-    o = json_tokener_parse_ex(tok, json, (int)len);
-    if (o == NULL || json_tokener_get_error(tok) != json_tokener_success
-        || !json_object_is_type(o, json_type_object)) {
-        snprintf(err, errlen, "not a JSON object");
-        goto out;
-    }
-    rc = record_fields(o, s, err, errlen);
-out:
-    json_object_put(o);
-    if (tok != NULL)
-        json_tokener_free(tok);
-    return rc;
 }
 
 /* ---- the queue (feed thread -> loop) ---- */

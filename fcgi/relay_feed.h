@@ -14,7 +14,8 @@
  * given) wakes the loop, which calls the callback, on its own thread.
  * Counters are handed over the same way and added to Redis once a second.
  * Logs msg=redis_unreachable once per outage and msg=redis_ready when
- * back. The only file of the relay that includes hiredis and json-c. */
+ * back. The only file of the relay that includes hiredis (records are
+ * parsed by relay_record.c). */
 #ifndef RR_RELAY_FEED_H
 #define RR_RELAY_FEED_H
 
@@ -48,9 +49,5 @@ void relay_feed_readable(struct relay_feed *f);
  * second, and keeps them while Redis is away. */
 void relay_feed_incr(struct relay_feed *f, size_t n, const char *const *fields,
                      const long long *values);
-
-/* Parse the record JSON (len bytes) into s. 0, or -1 with err set. */
-int relay_record_parse(const char *json, size_t len, struct relay_spec *s,
-                       char *err, size_t errlen);
 
 #endif

@@ -29,10 +29,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "contract.h"
 #include "punch.h"
 
 #define RELAY_IPS_MAX 32               /* per side of an attempt */
-#define RELAY_REALM_MAX 128            /* bytes of a realm name, with the NUL */
+#define RELAY_REALM_MAX (RR_NAME_MAX + 1) /* bytes of a realm name, with the NUL */
 
 enum relay_side_id { RELAY_CLIENT = 0, RELAY_HOLDER = 1 };
 
