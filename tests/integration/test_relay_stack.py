@@ -331,6 +331,17 @@ def rendezvous(st, holder, client, holder_addrs, client_addrs, answer_addrs, nam
     return name, sid
 
 
+def unroutable_pair(st, peers, tag="", name=None, sid=None):
+    """A holder and a client (added to peers) whose direct addresses
+    nothing routes to, through rendezvous (a new realm, or name's session
+    sid): (holder, client, name, sid)."""
+    holder, client = Peer("holder" + tag, HOLDER_IP), Peer("client" + tag, CLIENT_IP)
+    peers += [holder, client]
+    name, sid = rendezvous(st, holder, client, HOLDER_NOWHERE, CLIENT_NOWHERE, HOLDER_NOWHERE,
+                           name=name, sid=sid)
+    return holder, client, name, sid
+
+
 def check_punched_via_relay(name, a):
     """Attempt a (a PunchState) of peer name: everything came from the
     relay port of its nonce."""
@@ -440,20 +451,14 @@ def test_relay_restart(st):
     relay = start_relay(st, "restart")
     peers = []
     try:
-        holder, client = Peer("holder", HOLDER_IP), Peer("client", CLIENT_IP)
-        peers += [holder, client]
-        name, sid = rendezvous(st, holder, client, HOLDER_NOWHERE, CLIENT_NOWHERE,
-                               HOLDER_NOWHERE)
+        holder, client, name, sid = unroutable_pair(st, peers)
         punch_both(holder, client)
         check_relayed(holder, client)
         cnt = stop_relay(relay)
         eq(cnt["flows_paired"], 1, "flows_paired at the first stop")
 
         # the second connect, on the same session, while no relay listens
-        holder2, client2 = Peer("holder2", HOLDER_IP), Peer("client2", CLIENT_IP)
-        peers += [holder2, client2]
-        rendezvous(st, holder2, client2, HOLDER_NOWHERE, CLIENT_NOWHERE, HOLDER_NOWHERE,
-                   name=name, sid=sid)
+        holder2, client2, _, _ = unroutable_pair(st, peers, "2", name, sid)
         check(st.redis("HGET", "hr:relay:att", holder2.nonce.hex()) is not None,
               "the second attempt's record in hr:relay:att")
         relay.start()
@@ -587,10 +592,7 @@ def test_relay_redis_frozen(st):
     relay = start_relay(st, "frozen")
     peers = []
     try:
-        holder, client = Peer("holder", HOLDER_IP), Peer("client", CLIENT_IP)
-        peers += [holder, client]
-        name, sid = rendezvous(st, holder, client, HOLDER_NOWHERE, CLIENT_NOWHERE,
-                               HOLDER_NOWHERE)
+        holder, client, name, sid = unroutable_pair(st, peers)
         punch_both(holder, client)
         check_relayed(holder, client)
         st.redis_proc.send_signal(signal.SIGSTOP)
@@ -607,13 +609,10 @@ def test_relay_redis_frozen(st):
               % (len(rtts), 1000 * max(rtts), 1000 * sorted(rtts)[len(rtts) // 2]))
         check(max(rtts) < 0.5, "a relayed round trip took %.2f s while Redis was frozen"
               % max(rtts))
-        holder2, client2 = Peer("holder2", HOLDER_IP), Peer("client2", CLIENT_IP)
-        peers += [holder2, client2]
         hapi = st.api(source=HOLDER_IP)            # the holder's own IP (else: healed)
         wait_until(lambda: hapi.heartbeat(name, sid).status == 200 or None, 10,
                    "the stack to serve again")
-        rendezvous(st, holder2, client2, HOLDER_NOWHERE, CLIENT_NOWHERE, HOLDER_NOWHERE,
-                   name=name, sid=sid)
+        holder2, client2, _, _ = unroutable_pair(st, peers, "2", name, sid)
         punch_both(holder2, client2, timeout=10)
         check_relayed(holder2, client2)
         stop_relay(relay)
