@@ -1,5 +1,5 @@
 /* admin_api.c -- the admin HTTP API for panels: create, list and revoke
- * scoped tokens (loop thread only).
+ * scoped tokens, and end a realm's session (loop thread only).
  *
  * Served only where the proxy sets the FastCGI param HR_ADMIN=1 (a listen
  * of its own, loopback in the shipped configurations) and only when the
@@ -10,6 +10,8 @@
  *   GET    /admin/v1/tokens       200 {"tokens":[record...]}, soonest expiry first
  *   DELETE /admin/v1/tokens/{id}  204 (the realms registered with it end too),
  *                                 or 404 token_not_found
+ *   DELETE /admin/v1/realms/{name} 204: the realm's session ends as a
+ *                                 deregister (kick.lua); 404 realm_not_found
  *
  * Creating needs --token-key-file too (503 no_token_key without it). The
  * token itself is in the answer to its POST only: Redis keeps its mac.
@@ -26,11 +28,13 @@
 #include "authz.h"
 #include "bearer.h"
 #include "conn.h"
+#include "contract.h"
 #include "fcgi_reader.h"
 #include "hex.h"
 #include "keys.h"
 #include "log.h"
 #include "loop.h"
+#include "name.h"
 #include "respond.h"
 #include "revoke_call.h"
 #include "scripts.h"
@@ -38,6 +42,7 @@
 #include "token_json.h"
 
 #define TOKENS_PATH "/admin/v1/tokens"
+#define REALMS_PATH "/admin/v1/realms"
 #define LIST_MAX 10000                 /* tokens one listing shows */
 
 /* A listing in progress: one HMGET per token, answered when all are in. */
@@ -341,6 +346,65 @@ static void revoke(struct loop *l, struct conn *c, const char *id)
     revoke_read(v);
 }
 
+/* ---- DELETE realm: kick ---- */
+
+/* A kick in flight. */
+struct kick {
+    struct conn *c;
+    char name[RR_NAME_MAX + 1];
+};
+
+static void on_kicked(void *priv, const struct aresult *res)
+{
+    struct kick *k = priv;
+    if (still_there(k->c) == 0) {
+        if (res->err || res->n < 1 || !res->items[0].is_int) {
+            respond_unavailable(k->c);
+        } else if (res->items[0].i == STORE_OK) {
+            log_msg(LOG_INFO, "realm_kicked", "realm=%s", k->name);
+            respond(k->c, 204, NULL, NULL);
+        } else {
+            respond_error(k->c, 404, "realm_not_found", "realm not registered");
+        }
+    }
+    free(k);
+}
+
+/* End realm name's session, as hysteria-realm-admin kick does. */
+static void kick(struct loop *l, struct conn *c, const char *name)
+{
+    char realm[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], ch[KEY_MAX];
+    int m = name_match(loop_names(l), name, strlen(name));
+    if (m < 0) {
+        respond_unavailable(c);
+        return;
+    }
+    if (m == 0) {
+        respond_error(c, 404, "realm_not_found", "realm not registered");
+        return;
+    }
+    struct kick *k = calloc(1, sizeof(*k));
+    if (k == NULL) {
+        respond_error(c, 503, "internal", "out of memory, try again");
+        return;
+    }
+    k->c = c;
+    snprintf(k->name, sizeof(k->name), "%s", name);
+    key_for(KEY_REALM, name, realm, sizeof(realm));
+    key_for(KEY_EVENTS, name, ev, sizeof(ev));
+    key_for(KEY_ATTEMPTS, name, att, sizeof(att));
+    key_for(KEY_ANSWERS, name, ans, sizeof(ans));
+    key_for(KEY_CHANNEL, name, ch, sizeof(ch));
+    const char *keys[8] = { realm, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_REALMTOK };
+    const char *args[2] = { name, ch };
+    if (aredis_script(loop_redis(l), SCRIPT_KICK, 8, keys, 2, args, on_kicked, k) != 0) {
+        free(k);
+        respond_unavailable(c);
+        return;
+    }
+    conn_ref(c);
+}
+
 /* ---- routing ---- */
 
 static int admin_token_ok(const struct config *cfg, const struct fcgi_request *fr)
@@ -364,7 +428,9 @@ int admin_api_request(struct loop *l, struct conn *c, const struct fcgi_request 
     method = method ? method : "";
     int whole = strcmp(path, TOKENS_PATH) == 0;
     int one = strncmp(path, TOKENS_PATH "/", sizeof(TOKENS_PATH)) == 0;
-    if (!whole && !one)
+    int realm = strncmp(path, REALMS_PATH "/", sizeof(REALMS_PATH)) == 0 &&
+                path[sizeof(REALMS_PATH)] != '\0';
+    if (!whole && !one && !realm)
         respond_error(c, 404, "not_found", "not found");
     else if (!admin_token_ok(cfg, fr))
         respond_error(c, 401, "invalid_token", "invalid admin token");
@@ -374,6 +440,8 @@ int admin_api_request(struct loop *l, struct conn *c, const struct fcgi_request 
         create(l, c, fr);
     else if (one && strcmp(method, "DELETE") == 0)
         revoke(l, c, path + sizeof(TOKENS_PATH));
+    else if (realm && strcmp(method, "DELETE") == 0)
+        kick(l, c, path + sizeof(REALMS_PATH));
     else
         respond(c, 405, whole ? "Allow: GET, POST\r\n" : "Allow: DELETE\r\n",
                 "{\"error\":\"method_not_allowed\",\"message\":\"method not allowed\"}\n");

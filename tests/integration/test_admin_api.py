@@ -1,7 +1,7 @@
 """test_admin_api.py -- the admin HTTP API (fcgi/admin_api.c) through the
 proxy's admin listen (HR_ADMIN=1): create, list and revoke scoped tokens
 with the admin token (a revoke ends the realms registered with the token),
-and what it refuses."""
+end a realm's session (kick), and what it refuses."""
 
 import os
 import secrets
@@ -86,6 +86,33 @@ def test_admin_api_revoke_ends_sessions(st):
         expect_error(owner.register(name), 401, "invalid_token", "register again of " + name)
     eq(st.api().heartbeat(other, sid_o).status, 200, "a shared-token realm's heartbeat")
     eq(st.redis("HGET", "hr:realmtok", a), None, "the realm's token mapping")
+
+
+@uses(args=ARGS)
+def test_admin_api_kick(st):
+    """DELETE /admin/v1/realms/{name} ends the realm's session as a
+    deregister: its stream closes, a waiting connect gets 404, its session
+    id 401, the name is free; then 404 realm_not_found."""
+    name = realm_name("kick")
+    sid = st.api().register_ok(name)
+    es = st.api().events(name, sid)
+    waiting = Background(st.api().connect, name, ["198.51.100.9:9"], nonce(), obfs())
+    eq(es.next_event(3).event, "punch", "the connect reached the holder")
+    eq(_admin(st, "DELETE", "/admin/v1/realms/" + name).status, 204, "kick")
+    check(es.wait_closed(3), "the holder's stream did not end")
+    expect_error(waiting.wait(5), 404, "realm_not_found", "the connect waiting on the realm")
+    expect_error(st.api().heartbeat(name, sid), 401, "invalid_token", "the kicked session's heartbeat")
+    expect_error(_admin(st, "DELETE", "/admin/v1/realms/" + name), 404, "realm_not_found", "kick again")
+    st.api().register_ok(name)                              # the name is free
+    for bad in ("a%20b", "-x", "x" * 300):
+        expect_error(_admin(st, "DELETE", "/admin/v1/realms/" + bad), 404, "realm_not_found",
+                     "a name the pattern refuses: %r" % bad[:20])
+    expect_error(_admin(st, "DELETE", "/admin/v1/realms/" + name, auth=ADMIN + "x"), 401,
+                 "invalid_token", "a wrong admin token")
+    r = _admin(st, "GET", "/admin/v1/realms/" + name)
+    expect_error(r, 405, "method_not_allowed", "GET a realm")
+    eq(r.header("allow"), "DELETE", "Allow")
+    expect_error(_admin(st, "DELETE", "/admin/v1/realms/"), 404, "not_found", "no name")
 
 
 @uses(args=ARGS)
