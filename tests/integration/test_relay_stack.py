@@ -293,21 +293,40 @@ def exchange(a, b, n=10, size=1200):
             eq(src, y.first[1], "source of " + what)
 
 
-def _next_punch(es):
+def _next_punch(es, timeout=3):
     """The next punch event of es, past any heartbeat_ack."""
-    ev = es.next_event(3)
+    ev = es.next_event(timeout)
     while ev.event == "heartbeat_ack":
-        ev = es.next_event(3)
+        ev = es.next_event(timeout)
     eq(ev.event, "punch", "event")
     return ev
 
 
+def _once(fn, *args):
+    return fn(*args)
+
+
+def _retried(fn, *args, retry_for=5.0):
+    """fn(*args), again while it answers 503 (a worker whose Redis
+    connections are still coming back), for up to retry_for s."""
+    t0 = time.monotonic()
+    while True:
+        r = fn(*args)
+        if r.status != 503 or time.monotonic() - t0 > retry_for:
+            return r
+        time.sleep(0.1)      # poll interval of the retry, bounded by retry_for
+
+
 def rendezvous(st, holder, client, holder_addrs, client_addrs, answer_addrs, name=None,
-               sid=None, n=None):
+               sid=None, n=None, after_outage=False):
     """Register (unless sid), connect (with nonce n, else a new one), get
     the punch event, answer: the holder's and client's Peers started with
     what each was given. Asserts the punch event and the connect answer:
     the peers' addresses, then the relay's (the port of n in its range).
+    after_outage: Redis was just away, so a worker may still answer 503
+    while its connections come back: the connect and the answer are
+    retried on 503 (for 5 s, as faults_util.connect_accepted) and the
+    punch awaited longer.
     Returns (name, sid)."""
     hapi = st.api(source=holder.address[0])
     capi = st.api(source=client.address[0])
@@ -316,12 +335,13 @@ def rendezvous(st, holder, client, holder_addrs, client_addrs, answer_addrs, nam
         sid = hapi.register_ok(name, holder_addrs)
     n, o = n or nonce(), obfs()
     relay = relay_text(n)
+    call = _retried if after_outage else _once
     with hapi.events(name, sid) as es:
-        bg = Background(capi.connect, name, client_addrs, n, o)
-        ev = _next_punch(es)
+        bg = Background(call, capi.connect, name, client_addrs, n, o)
+        ev = _next_punch(es, 8 if after_outage else 3)
         eq(ev.data, _compact({"addresses": client_addrs + [relay], "nonce": n, "obfs": o}),
            "punch event: the client's addresses, then the relay's")
-        eq(hapi.answer(name, n, sid, answer_addrs).status, 204, "answer")
+        eq(call(hapi.answer, name, n, sid, answer_addrs).status, 204, "answer")
         r = bg.wait(5)
         eq(r.status, 200, "connect status (%r)" % r.body[:200])
         eq(r.json(), {"addresses": answer_addrs + [relay], "nonce": n, "obfs": o},
@@ -331,14 +351,14 @@ def rendezvous(st, holder, client, holder_addrs, client_addrs, answer_addrs, nam
     return name, sid
 
 
-def unroutable_pair(st, peers, tag="", name=None, sid=None):
+def unroutable_pair(st, peers, tag="", name=None, sid=None, after_outage=False):
     """A holder and a client (added to peers) whose direct addresses
     nothing routes to, through rendezvous (a new realm, or name's session
     sid): (holder, client, name, sid)."""
     holder, client = Peer("holder" + tag, HOLDER_IP), Peer("client" + tag, CLIENT_IP)
     peers += [holder, client]
     name, sid = rendezvous(st, holder, client, HOLDER_NOWHERE, CLIENT_NOWHERE, HOLDER_NOWHERE,
-                           name=name, sid=sid)
+                           name=name, sid=sid, after_outage=after_outage)
     return holder, client, name, sid
 
 
@@ -612,7 +632,7 @@ def test_relay_redis_frozen(st):
         hapi = st.api(source=HOLDER_IP)            # the holder's own IP (else: healed)
         wait_until(lambda: hapi.heartbeat(name, sid).status == 200 or None, 10,
                    "the stack to serve again")
-        holder2, client2, _, _ = unroutable_pair(st, peers, "2", name, sid)
+        holder2, client2, _, _ = unroutable_pair(st, peers, "2", name, sid, after_outage=True)
         punch_both(holder2, client2, timeout=10)
         check_relayed(holder2, client2)
         stop_relay(relay)
