@@ -81,7 +81,8 @@ static uint64_t feed_now_ms(void)
 
 /* ---- the queue (feed thread -> loop) ---- */
 
-/* Queue s for the loop and wake it; past FEED_QUEUE_MAX, drop and count. */
+/* Queue s for the loop and wake it; past FEED_QUEUE_MAX (or out of
+ * memory), drop it and count it. */
 static void feed_push(struct relay_feed *f, const struct relay_spec *s)
 {
     struct feed_item *it = malloc(sizeof *it);
@@ -89,11 +90,11 @@ static void feed_push(struct relay_feed *f, const struct relay_spec *s)
 
     pthread_mutex_lock(&f->lock);
     if (it == NULL || f->queued >= FEED_QUEUE_MAX) {
-        if (f->dropped++ == 0)
-            log_msg(LOG_WARN, "relay_records_dropped", "error=\"%s\"",
-                    it == NULL ? "out of memory" : "queue full");
+        f->dropped++;                  /* logged by the loop when it next takes the queue */
         pthread_mutex_unlock(&f->lock);
         free(it);
+        if (write(f->wake_loop, &one, sizeof one) < 0 && errno != EAGAIN)
+            log_msg(LOG_ERROR, "relay_wake_failed", "error=\"%s\"", strerror(errno));
         return;
     }
     it->spec = *s;
@@ -120,7 +121,12 @@ void relay_feed_readable(struct relay_feed *f)
     it = f->head;
     f->head = f->tail = NULL;
     f->queued = 0;
+    unsigned long dropped = f->dropped;
+    f->dropped = 0;
     pthread_mutex_unlock(&f->lock);
+    if (dropped > 0)
+        log_msg(LOG_WARN, "relay_records_dropped", "count=%lu error=\"queue full or out of memory\"",
+                dropped);
     while (it != NULL) {
         struct feed_item *next = it->next;
         f->fn(f->ctx, &it->spec);
