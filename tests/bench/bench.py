@@ -2,7 +2,7 @@
 
 Two builds of the worker:
   new  the working tree (build-bench/), with the tree's deploy/ and sql/
-  old  BENCH_BASE (default 8449408, the main before the Sentinel work),
+  old  BENCH_BASE (default a98c9b1, the main before realm health, tokens and the relay),
        built by tests/bench/run in build-bench-base/ from `git archive`,
        run with ITS tree's deploy/nginx/local.conf.in, redis.conf.in and sql/
        (the old Lua scripts; the old nginx template, fastcgi_keep_conn off)
@@ -2034,7 +2034,7 @@ def report(R, facts, cfg):
     A("## How to run")
     A("")
     A("    tests/bench/run            # the whole run (about 15 minutes here); installs wrk etc., builds build-bench/")
-    A("                               # and the old build in build-bench-base/ (BENCH_BASE=<commit>, default 8449408)")
+    A("                               # and the old build in build-bench-base/ (BENCH_BASE=<commit>, default a98c9b1)")
     A("    tests/bench/run --quick    # a smoke run: one A/B round, shorter loads, fewer streams and variants")
     A("    tests/bench/run --phases ab,streams   # some phases only (ab, throughput, churn, rendezvous,")
     A("                                          # streams, profile, metrics)")
