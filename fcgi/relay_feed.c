@@ -413,17 +413,23 @@ struct relay_feed *relay_feed_new(const struct redis_target *target, int epfd, u
     f->backoff_ms = FEED_BACKOFF_MIN_MS;
     f->wake_loop = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     f->wake_feed = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (pthread_mutex_init(&f->lock, NULL) != 0) {
+    int rc = pthread_mutex_init(&f->lock, NULL);
+    if (rc != 0) {
         if (f->wake_loop >= 0)
             close(f->wake_loop);
         if (f->wake_feed >= 0)
             close(f->wake_feed);
         free(f);
+        errno = rc;
         return NULL;
     }
-    if (f->wake_loop < 0 || f->wake_feed < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, f->wake_loop, &ev) != 0
-        || pthread_create(&f->thread, NULL, feed_main, f) != 0) {
+    if (f->wake_loop < 0 || f->wake_feed < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, f->wake_loop, &ev) != 0)
+        rc = errno;
+    else
+        rc = pthread_create(&f->thread, NULL, feed_main, f);
+    if (rc != 0) {
         relay_feed_free(f);
+        errno = rc;
         return NULL;
     }
     f->started = 1;

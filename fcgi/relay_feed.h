@@ -32,7 +32,8 @@ typedef void (*relay_feed_fn)(void *ctx, const struct relay_spec *s);
 
 /* A feed from target (not copied: it must outlive the feed) whose wake-up
  * eventfd joins epfd under tag; its thread starts connecting at once.
- * NULL if out of memory or no thread could start. */
+ * NULL with errno set if out of memory, or no eventfd or thread could be
+ * made (errno 0: out of memory). */
 struct relay_feed *relay_feed_new(const struct redis_target *target, int epfd, uint32_t tag,
                                   relay_feed_fn fn, void *ctx);
 

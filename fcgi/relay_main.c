@@ -547,9 +547,15 @@ static int setup(struct relay_server *s, const struct relay_opts *o, char *where
     }
     s->table = relay_table_new(&o->lim, seed_of());
     s->batch = udp_batch_new(DGRAM_MAX);
-    s->feed = relay_feed_new(&s->target, s->epfd, FEED_TAG, on_record, s);
-    if (s->table == NULL || s->batch == NULL || s->feed == NULL) {
+    if (s->table == NULL || s->batch == NULL) {
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    errno = 0;
+    s->feed = relay_feed_new(&s->target, s->epfd, FEED_TAG, on_record, s);
+    if (s->feed == NULL) {
+        snprintf(err, errlen, "cannot start the Redis feed (eventfd, thread): %s",
+                 errno ? strerror(errno) : "out of memory");
         return -1;
     }
     return udp_open_all(s->epfd, o->listen, o->nlisten, s->fds, &s->nfds, where, wsize,
