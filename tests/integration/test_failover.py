@@ -289,11 +289,11 @@ def test_old_primary_returns_as_replica():
         load = Load(st, holders=2).start()
         t_back = time.monotonic()
         ha.restart(old)
-        ha.wait_role(old, "slave", 30)
+        took = ha.wait_role(old, "slave", 60)     # as the manual failover's waits: Sentinel's pace
         wait_until(lambda: load.count("connect", 200) >= 4, 30, "connects with the old primary back")
         load.stop()
         window, nfail, statuses = outage(load, t_back)
-        figure("old primary back as a replica: %d requests failed" % nfail)
+        figure("old primary back as a replica after %.1f s: %d requests failed" % (took, nfail))
         eq(nfail, 0, "failed requests while the old primary came back (%s)" % sorted(statuses))
         expect_json(api.heartbeat(name, sid), 200, "a realm from before the failover")
         eq(ha.primary_port(), new, "the primary after the old one came back")
