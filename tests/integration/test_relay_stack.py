@@ -122,6 +122,27 @@ def start_relay(st, name):
         raise
 
 
+class RelayRun:
+    """A test's relay (start_relay) and the Peers it makes with peer(); on
+    leaving the with block every peer is closed and the relay stopped."""
+
+    def __init__(self, st, name):
+        self.relay, self.peers = start_relay(st, name), []
+
+    def peer(self, name, ip):
+        p = Peer(name, ip)
+        self.peers.append(p)
+        return p
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.peers:
+            p.close()
+        self.relay.stop()
+
+
 class PunchState:
     """One attempt a peer punches: its targets, keys and what came."""
 
@@ -351,12 +372,11 @@ def rendezvous(st, holder, client, holder_addrs, client_addrs, answer_addrs, nam
     return name, sid
 
 
-def unroutable_pair(st, peers, tag="", name=None, sid=None, after_outage=False):
-    """A holder and a client (added to peers) whose direct addresses
+def unroutable_pair(st, run, tag="", name=None, sid=None, after_outage=False):
+    """A holder and a client of run (a RelayRun) whose direct addresses
     nothing routes to, through rendezvous (a new realm, or name's session
     sid): (holder, client, name, sid)."""
-    holder, client = Peer("holder" + tag, HOLDER_IP), Peer("client" + tag, CLIENT_IP)
-    peers += [holder, client]
+    holder, client = run.peer("holder" + tag, HOLDER_IP), run.peer("client" + tag, CLIENT_IP)
     name, sid = rendezvous(st, holder, client, HOLDER_NOWHERE, CLIENT_NOWHERE, HOLDER_NOWHERE,
                            name=name, sid=sid, after_outage=after_outage)
     return holder, client, name, sid
@@ -392,9 +412,9 @@ def stop_relay(relay):
 @uses(args=RELAY_ARGS, timeout=60)
 def test_relayed(st):
     """Unroutable direct addresses on both sides: punched and relayed."""
-    relay = start_relay(st, "relayed")
-    holder, client = Peer("holder", HOLDER_IP), Peer("client", CLIENT_IP)
-    try:
+    with RelayRun(st, "relayed") as run:
+        relay = run.relay
+        holder, client = run.peer("holder", HOLDER_IP), run.peer("client", CLIENT_IP)
         rendezvous(st, holder, client, HOLDER_NOWHERE, CLIENT_NOWHERE, HOLDER_NOWHERE)
         eq(holder.targets, [_hostport(CLIENT_NOWHERE[0]), holder.relay], "holder's targets")
         eq(client.targets, [_hostport(HOLDER_NOWHERE[0]), client.relay], "client's targets")
@@ -407,10 +427,6 @@ def test_relayed(st):
         cnt = stop_relay(relay)
         eq(cnt["flows_paired"], 1, "flows_paired at stop")
         check(cnt["forwarded"] >= 2 * 10 + 2, "forwarded=%d" % cnt["forwarded"])
-    finally:
-        holder.close()
-        client.close()
-        relay.stop()
 
 
 def _metric(st, series):
@@ -425,9 +441,9 @@ def _metric(st, series):
 def test_direct_wins(st):
     """Real UDP addresses on both sides: each peer's first valid packet
     comes straight from the other, not from the relay."""
-    relay = start_relay(st, "direct")
-    holder, client = Peer("holder", CLIENT_IP), Peer("client", CLIENT_IP)
-    try:
+    with RelayRun(st, "direct") as run:
+        relay = run.relay
+        holder, client = run.peer("holder", CLIENT_IP), run.peer("client", CLIENT_IP)
         h, c = holder.address_text, client.address_text
         rendezvous(st, holder, client, [h], [c], [h])
         punch_both(holder, client)
@@ -438,10 +454,6 @@ def test_direct_wins(st):
         # what Hysteria adopts is the direct path: data goes straight
         exchange(client, holder, n=3)
         stop_relay(relay)
-    finally:
-        holder.close()
-        client.close()
-        relay.stop()
 
 
 @uses(timeout=30)
@@ -468,17 +480,16 @@ def test_no_relay_no_record(st):
 def test_relay_restart(st):
     """A connect relayed; the relay stopped; a second connect made while
     it is down; the relay started again relays it (from hr:relay:att)."""
-    relay = start_relay(st, "restart")
-    peers = []
-    try:
-        holder, client, name, sid = unroutable_pair(st, peers)
+    with RelayRun(st, "restart") as run:
+        relay = run.relay
+        holder, client, name, sid = unroutable_pair(st, run)
         punch_both(holder, client)
         check_relayed(holder, client)
         cnt = stop_relay(relay)
         eq(cnt["flows_paired"], 1, "flows_paired at the first stop")
 
         # the second connect, on the same session, while no relay listens
-        holder2, client2, _, _ = unroutable_pair(st, peers, "2", name, sid)
+        holder2, client2, _, _ = unroutable_pair(st, run, "2", name, sid)
         check(st.redis("HGET", "hr:relay:att", holder2.nonce.hex()) is not None,
               "the second attempt's record in hr:relay:att")
         relay.start()
@@ -486,10 +497,6 @@ def test_relay_restart(st):
         check_relayed(holder2, client2)
         cnt = stop_relay(relay)
         eq(cnt["flows_paired"], 1, "flows_paired after the restart")
-    finally:
-        for p in peers:
-            p.close()
-        relay.stop()
 
 
 def nonce_not_at(port):
@@ -527,10 +534,10 @@ def test_two_clients_one_holder(st):
     holder's one socket a different endpoint on each port; then each
     client and the holder exchange data, both clients' datagrams in flight
     at once, each client getting only its own."""
-    relay = start_relay(st, "twoclients")
-    holder = Peer("holder", HOLDER_IP)
-    c1, c2 = Peer("client1", CLIENT_IP), Peer("client2", CLIENT_IP)
-    try:
+    with RelayRun(st, "twoclients") as run:
+        relay = run.relay
+        holder = run.peer("holder", HOLDER_IP)
+        c1, c2 = run.peer("client1", CLIENT_IP), run.peer("client2", CLIENT_IP)
         n1 = nonce()
         n2 = nonce_not_at(relay_of(n1)[1])
         name, sid = rendezvous(st, holder, c1, HOLDER_NOWHERE, CLIENT_NOWHERE, HOLDER_NOWHERE,
@@ -572,10 +579,6 @@ def test_two_clients_one_holder(st):
         eq(cnt["flows_paired"], 2, "flows_paired at stop")
         eq(cnt["busy"], 0, "busy at stop")
         check(cnt["forwarded"] >= 4 * 10 + 4, "forwarded=%d" % cnt["forwarded"])
-    finally:
-        for p in (holder, c1, c2):
-            p.close()
-        relay.stop()
 
 
 def expect_any_data(peer, msgs, what, timeout=2.0):
@@ -609,10 +612,9 @@ def test_relay_redis_frozen(st):
     longer than the relay's Redis timeouts: relayed flows keep flowing
     without a stall, since the relay's loop never waits on Redis; after
     SIGCONT the relay hears new attempts again."""
-    relay = start_relay(st, "frozen")
-    peers = []
-    try:
-        holder, client, name, sid = unroutable_pair(st, peers)
+    with RelayRun(st, "frozen") as run:
+        relay = run.relay
+        holder, client, name, sid = unroutable_pair(st, run)
         punch_both(holder, client)
         check_relayed(holder, client)
         st.redis_proc.send_signal(signal.SIGSTOP)
@@ -632,11 +634,7 @@ def test_relay_redis_frozen(st):
         hapi = st.api(source=HOLDER_IP)            # the holder's own IP (else: healed)
         wait_until(lambda: hapi.heartbeat(name, sid).status == 200 or None, 10,
                    "the stack to serve again")
-        holder2, client2, _, _ = unroutable_pair(st, peers, "2", name, sid, after_outage=True)
+        holder2, client2, _, _ = unroutable_pair(st, run, "2", name, sid, after_outage=True)
         punch_both(holder2, client2, timeout=10)
         check_relayed(holder2, client2)
         stop_relay(relay)
-    finally:
-        for p in peers:
-            p.close()
-        relay.stop()
