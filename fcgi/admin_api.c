@@ -373,13 +373,13 @@ static void on_kicked(void *priv, const struct aresult *res)
 /* End realm name's session, as hysteria-realm-admin kick does. */
 static void kick(struct loop *l, struct conn *c, const char *name)
 {
-    char realm[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], ch[KEY_MAX];
+    struct session_keys sk;
     int m = name_match(loop_names(l), name, strlen(name));
     if (m < 0) {
         respond_unavailable(c);
         return;
     }
-    if (m == 0) {
+    if (m == 0 || session_keys_for(&sk, name) != 0) {
         respond_error(c, 404, "realm_not_found", "realm not registered");
         return;
     }
@@ -390,14 +390,8 @@ static void kick(struct loop *l, struct conn *c, const char *name)
     }
     k->c = c;
     snprintf(k->name, sizeof(k->name), "%s", name);
-    key_for(KEY_REALM, name, realm, sizeof(realm));
-    key_for(KEY_EVENTS, name, ev, sizeof(ev));
-    key_for(KEY_ATTEMPTS, name, att, sizeof(att));
-    key_for(KEY_ANSWERS, name, ans, sizeof(ans));
-    key_for(KEY_CHANNEL, name, ch, sizeof(ch));
-    const char *keys[8] = { realm, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_REALMTOK };
-    const char *args[2] = { name, ch };
-    if (aredis_script(loop_redis(l), SCRIPT_KICK, 8, keys, 2, args, on_kicked, k) != 0) {
+    const char *args[2] = { name, sk.channel };
+    if (aredis_script(loop_redis(l), SCRIPT_KICK, SESSION_KEYS, sk.keys, 2, args, on_kicked, k) != 0) {
         free(k);
         respond_unavailable(c);
         return;

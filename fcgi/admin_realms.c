@@ -480,7 +480,8 @@ out:
 /* kick NAME: end the realm's session as a deregister would (kick.lua). */
 int admin_cmd_kick(struct admin_ctx *a, int argc, char **argv)
 {
-    char keys[5][KEY_MAX], err[512];
+    struct session_keys sk;
+    char err[512];
     redisReply *r = NULL;
     int rc = ADMIN_OK;
 
@@ -489,11 +490,7 @@ int admin_cmd_kick(struct admin_ctx *a, int argc, char **argv)
         return ADMIN_USAGE;
     }
     const char *name = argv[0];
-    if (key_for(KEY_REALM, name, keys[0], KEY_MAX) != 0 ||
-        key_for(KEY_EVENTS, name, keys[1], KEY_MAX) != 0 ||
-        key_for(KEY_ATTEMPTS, name, keys[2], KEY_MAX) != 0 ||
-        key_for(KEY_ANSWERS, name, keys[3], KEY_MAX) != 0 ||
-        key_for(KEY_CHANNEL, name, keys[4], KEY_MAX) != 0) {
+    if (session_keys_for(&sk, name) != 0) {
         out_error("realm %s is not registered", name);
         return ADMIN_NOT_FOUND;
     }
@@ -506,13 +503,14 @@ int admin_cmd_kick(struct admin_ctx *a, int argc, char **argv)
         rc = a->redis->err ? ADMIN_UNREACHABLE : ADMIN_NOT_FOUND;
         goto out;
     }
-    const char *argv_fcall[] = {
-        "FCALL", scripts_get(SCRIPT_KICK)->function, "8",
-        keys[0], keys[1], keys[2], keys[3], KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_REALMTOK,
-        name, keys[4],
-    };
-    r = redisCommandArgv(a->redis, (int)(sizeof(argv_fcall) / sizeof(argv_fcall[0])), argv_fcall,
-                         NULL);
+    char nkeys[8];
+    snprintf(nkeys, sizeof(nkeys), "%d", SESSION_KEYS);
+    const char *argv_fcall[3 + SESSION_KEYS + 2] = { "FCALL", scripts_get(SCRIPT_KICK)->function,
+                                                     nkeys };
+    memcpy(argv_fcall + 3, sk.keys, sizeof(sk.keys));
+    argv_fcall[3 + SESSION_KEYS] = name;
+    argv_fcall[4 + SESSION_KEYS] = sk.channel;
+    r = redisCommandArgv(a->redis, 3 + SESSION_KEYS + 2, argv_fcall, NULL);
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         rc = admin_redis_failed(a, r, "FCALL kick");
     } else if (r->integer == STORE_NO_REALM) {

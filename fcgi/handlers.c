@@ -425,15 +425,10 @@ static void do_status(struct req *q)
 
 static void do_deregister(struct req *q)
 {
-    char key[KEY_MAX], ev[KEY_MAX], att[KEY_MAX], ans[KEY_MAX], ch[KEY_MAX];
-    key_for(KEY_REALM, q->m.name, key, sizeof(key));
-    key_for(KEY_EVENTS, q->m.name, ev, sizeof(ev));
-    key_for(KEY_ATTEMPTS, q->m.name, att, sizeof(att));
-    key_for(KEY_ANSWERS, q->m.name, ans, sizeof(ans));
-    key_for(KEY_CHANNEL, q->m.name, ch, sizeof(ch));
-    const char *keys[8] = { key, ev, att, ans, KEY_REALMS, KEY_REALMIP, KEY_BYIP, KEY_REALMTOK };
-    const char *args[3] = { q->m.name, q->sid, ch };
-    call_send(q, NULL, SCRIPT_DEREGISTER, 8, keys, 3, args, on_deregister);
+    struct session_keys k;
+    session_keys_for(&k, q->m.name);
+    const char *args[3] = { q->m.name, q->sid, k.channel };
+    call_send(q, NULL, SCRIPT_DEREGISTER, SESSION_KEYS, k.keys, 3, args, on_deregister);
 }
 
 static void do_answer(struct req *q)

@@ -33,3 +33,22 @@ int key_for(enum key_kind kind, const char *name, char *out, size_t outlen)
     }
     return 0;
 }
+
+int session_keys_for(struct session_keys *k, const char *name)
+{
+    if (key_for(KEY_REALM, name, k->realm, sizeof k->realm) != 0
+        || key_for(KEY_EVENTS, name, k->events, sizeof k->events) != 0
+        || key_for(KEY_ATTEMPTS, name, k->attempts, sizeof k->attempts) != 0
+        || key_for(KEY_ANSWERS, name, k->answers, sizeof k->answers) != 0
+        || key_for(KEY_CHANNEL, name, k->channel, sizeof k->channel) != 0)
+        return -1;
+    k->keys[0] = k->realm;
+    k->keys[1] = k->events;
+    k->keys[2] = k->attempts;
+    k->keys[3] = k->answers;
+    k->keys[4] = KEY_REALMS;
+    k->keys[5] = KEY_REALMIP;
+    k->keys[6] = KEY_BYIP;
+    k->keys[7] = KEY_REALMTOK;
+    return 0;
+}

@@ -35,4 +35,18 @@ int key_for(enum key_kind kind, const char *name, char *out, size_t outlen);
 /* Enough for any key of a name up to RR_NAME_MAX bytes. */
 #define KEY_MAX 300
 
+/* What ending a realm's session takes (end_session in sql/common.lua):
+ * keys, in the order deregister.lua and kick.lua take them (realm, ev,
+ * att, ans, hr:realms, hr:realmip, hr:byip, hr:realmtok), and the
+ * realm's channel. keys points into the struct itself: do not copy it. */
+#define SESSION_KEYS 8
+struct session_keys {
+    char realm[KEY_MAX], events[KEY_MAX], attempts[KEY_MAX], answers[KEY_MAX];
+    char channel[KEY_MAX];
+    const char *keys[SESSION_KEYS];
+};
+
+/* Fill k for realm name. 0, or -1 if a key does not fit. */
+int session_keys_for(struct session_keys *k, const char *name);
+
 #endif

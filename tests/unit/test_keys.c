@@ -56,3 +56,24 @@ TEST(keys_any_bytes_kept)
     ASSERT_EQ_INT(0, key_for(KEY_EVENTS, "a b:{c}\xc3\xa9", k, sizeof k));
     ASSERT_EQ_STR("hr:ev:a b:{c}\xc3\xa9", k);
 }
+
+TEST(keys_session)
+{
+    struct session_keys k;
+    char name[RR_NAME_MAX + 1], longer[KEY_MAX + 1];
+    static const char *const want[SESSION_KEYS] = {
+        "hr:realm:home", "hr:ev:home", "hr:att:home", "hr:ans:home",
+        "hr:realms", "hr:realmip", "hr:byip", "hr:realmtok",
+    };
+
+    ASSERT_EQ_INT(0, session_keys_for(&k, "home"));
+    for (int i = 0; i < SESSION_KEYS; i++)
+        ASSERT_EQ_STR(want[i], k.keys[i]);
+    ASSERT_EQ_STR("hr:ch:home", k.channel);
+    memset(name, 'n', RR_NAME_MAX);
+    name[RR_NAME_MAX] = '\0';
+    ASSERT_EQ_INT(0, session_keys_for(&k, name));
+    memset(longer, 'n', KEY_MAX);
+    longer[KEY_MAX] = '\0';
+    ASSERT_EQ_INT(-1, session_keys_for(&k, longer));
+}
